@@ -1,0 +1,93 @@
+// `intercept explain`: the decision for one call, rule by rule, with no server. Counters are
+// assumed zero unless given with --counter; validate rules need --input-schema.
+import { compile } from '../engine/compile.js';
+import { decisionToJson, formatDecision } from '../engine/explain.js';
+import { rateLimitDenial } from '../engine/messages.js';
+import type { Decision, ToolSchemaInfo } from '../engine/types.js';
+import { isObject } from '../jsonrpc/message.js';
+import { formatIssue } from '../policy/format.js';
+import { loadPolicyFile } from '../policy/load.js';
+import { parseToolCall } from '../proxy/call.js';
+import { ToolCatalogue } from '../proxy/catalogue.js';
+import { MemoryCounterStore } from '../state/memory.js';
+
+export interface ExplainFlags {
+  config: string;
+  tool: string;
+  args: string;
+  inputSchema?: string;
+  counter: string[];
+  json?: boolean;
+}
+
+function usage(message: string): number {
+  process.stderr.write(`intercept explain: ${message}\n`);
+  return 2;
+}
+
+function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new Error(`${what} is not valid JSON: ${(err as Error).message}`);
+  }
+}
+
+export async function runExplain(flags: ExplainFlags): Promise<number> {
+  const loaded = await loadPolicyFile(flags.config);
+  if (!loaded.ok) {
+    for (const issue of loaded.issues) process.stderr.write(formatIssue(issue) + '\n');
+    return usage(`the policy file has ${loaded.issues.length} error(s)`);
+  }
+  let args: unknown;
+  let inputSchema: unknown;
+  try {
+    args = parseJson(flags.args, '--args');
+    if (flags.inputSchema !== undefined) inputSchema = parseJson(flags.inputSchema, '--input-schema');
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+  const parsed = parseToolCall({ name: flags.tool, arguments: args });
+  if (!parsed.ok) return usage(parsed.message);
+  if (inputSchema !== undefined && !isObject(inputSchema)) return usage('--input-schema must be a JSON object');
+
+  const assumed = new Map<string, number>();
+  for (const entry of flags.counter) {
+    const eq = entry.lastIndexOf('=');
+    const value = Number(entry.slice(eq + 1));
+    if (eq <= 0 || !Number.isFinite(value) || value < 0) return usage(`--counter must look like <tool>.<counter>=<number>, got ${JSON.stringify(entry)}`);
+    assumed.set(entry.slice(0, eq), value);
+  }
+
+  const policy = compile(loaded.policy);
+  const call = parsed.call;
+  const needs = policy.requirements(call.name);
+  const counters = new Map(needs.reads.map((ref) => [ref.id, assumed.get(ref.id) ?? 0]));
+  let schema: ToolSchemaInfo | null | undefined;
+  if (needs.needsSchema && inputSchema !== undefined) {
+    const catalogue = new ToolCatalogue();
+    catalogue.record([{ name: call.name, inputSchema }]);
+    schema = await catalogue.schemaFor(call.name, async () => ({ tools: [] }), true);
+  }
+  const now = Date.now();
+  let decision: Decision = policy.decide({ call, now, counters, schema }, { trace: true });
+
+  // Reserve the charges against a scratch store holding the assumed values, exactly as the
+  // proxy would against the real one.
+  if (decision.allowed && decision.charges.length > 0) {
+    const store = new MemoryCounterStore();
+    const items = decision.charges.map((c) => ({ key: c.ref.id, window: c.ref.window, amount: c.amount, limits: c.limits }));
+    for (const item of items) {
+      const start = assumed.get(item.key);
+      if (start) await store.reserve([{ ...item, amount: start, limits: [] }], now);
+    }
+    const outcome = await store.reserve(items, now);
+    if (!outcome.ok) {
+      decision = { ...decision, allowed: false, denial: rateLimitDenial(decision.charges[outcome.index]!, outcome.current, outcome.retryAfterMs) };
+    }
+  }
+
+  if (flags.json) process.stdout.write(JSON.stringify(decisionToJson(call, decision), null, 2) + '\n');
+  else process.stdout.write(formatDecision(call, decision) + '\n');
+  return decision.allowed ? 0 : 1;
+}

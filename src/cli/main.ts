@@ -1,0 +1,134 @@
+// The `intercept` command line. Everything after the first `--` is the server command and is
+// never parsed as options, so a server whose name or arguments look like our own subcommands
+// or flags is passed through untouched.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError, Option } from 'commander';
+import { LOG_LEVELS } from '../log.js';
+import { runProxyCommand } from './proxy.js';
+import { runValidate } from './validate.js';
+import { runExplain } from './explain.js';
+import { runDemoCommand } from './demo.js';
+import { notYet } from './not-yet.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const dash = argv.indexOf('--');
+  const own = dash === -1 ? argv : argv.slice(0, dash);
+  const tail = dash === -1 ? undefined : argv.slice(dash + 1);
+  let exitCode = 0;
+
+  const program = new Command('intercept')
+    .description('Enforce a YAML policy on every tool call an AI agent makes through MCP.')
+    .version(pkg.version, '-V, --version')
+    .usage('-c policy.yaml [options] -- <command> [args...]')
+    .enablePositionalOptions()
+    .showHelpAfterError('(run intercept --help for usage)')
+    .exitOverride()
+    .option('-c, --config <file>', 'policy file (YAML)')
+    .option('--upstream <url>', 'remote MCP server URL instead of a command')
+    .option('--header <header>', 'HTTP header for the upstream, "Name: Value" (repeatable)', collect, [])
+    .addOption(new Option('--transport <mode>', 'how clients connect: stdio, or an HTTP listener (http, sse)').choices(['stdio', 'http', 'sse']).default('stdio'))
+    .option('--bind <address>', 'listener address (with --transport http|sse)', '127.0.0.1')
+    .option('--port <port>', 'listener port; 0 picks a free one (with --transport http|sse)', '0')
+    .option('--state-dir <dir>', 'directory for persistent counters (default ~/.intercept/state)')
+    .option('--state-dsn <dsn>', 'shared counter store, redis://[user:pass@]host:port[/db]')
+    .option('--state-prefix <prefix>', 'prefix for every counter key (namespaces several policies in one store)', '')
+    .addOption(new Option('--state-fail-mode <mode>', 'when the counter store is unreachable: closed denies calls that need a counter, open allows them').choices(['open', 'closed']).default('closed'))
+    .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
+    .option('--max-message-size <size>', 'largest client message accepted, e.g. 4MiB', '4MiB')
+    .option('--no-watch', 'do not reload the policy file when it changes')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  intercept -c policy.yaml -- npx -y @modelcontextprotocol/server-filesystem /tmp
+  intercept validate -c policy.yaml
+  intercept explain -c policy.yaml --tool create_issue --args '{"title":"x"}'
+  intercept demo
+
+Exit status: the server's own status when it exits; 1 when the policy does not load;
+2 for usage errors.`,
+    )
+    .action(async (opts) => {
+      if (own.length === 0 && tail === undefined) {
+        program.outputHelp();
+        return;
+      }
+      const given = (name: string) => program.getOptionValueSource(name) === 'cli';
+      exitCode = await runProxyCommand({ ...opts, listenerFlagsGiven: given('bind') || given('port') }, tail);
+    });
+
+  program
+    .command('validate')
+    .description('check a policy file and report every error with its line and field')
+    .requiredOption('-c, --config <file>', 'policy file (YAML)')
+    .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .action(async (opts) => {
+      exitCode = await runValidate(opts);
+    });
+
+  program
+    .command('explain')
+    .description('show the decision for one tool call, rule by rule, without any server')
+    .requiredOption('-c, --config <file>', 'policy file (YAML)')
+    .requiredOption('--tool <name>', 'tool name')
+    .option('--args <json>', 'the call arguments as a JSON object', '{}')
+    .option('--input-schema <json>', "the tool's inputSchema, for validate rules")
+    .option('--counter <id=value>', 'a counter value to assume, e.g. create_issue._rate_hour=5 (repeatable)', collect, [])
+    .option('--json', 'print the decision as JSON')
+    .action(async (opts) => {
+      exitCode = await runExplain(opts);
+    });
+
+  program
+    .command('demo')
+    .description('run the proxy in front of a bundled demo server with a scripted agent')
+    .option('--policy <file>', 'use this policy instead of the demo policy')
+    .option('--verbose', "show the proxy's log")
+    .action(async (opts) => {
+      exitCode = await runDemoCommand(opts);
+    });
+
+  program
+    .command('scan')
+    .description('list a server\'s tools and write a policy scaffold (not available yet)')
+    .allowUnknownOption()
+    .helpOption(false)
+    .action(() => {
+      exitCode = notYet('intercept scan', 'server scanning');
+    });
+
+  program
+    .command('status')
+    .description('summarise running proxies and recent decisions (not available yet)')
+    .allowUnknownOption()
+    .action(() => {
+      exitCode = notYet('intercept status', 'the audit trail');
+    });
+
+  try {
+    await program.parseAsync(own, { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return 0;
+      return 2;
+    }
+    throw err;
+  }
+  return exitCode;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`intercept: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,316 @@
+// The gate's decision function. `compile` does all the parsing once per policy load (regexes,
+// paths, counter lookups, per-tool rule lists, requirements); `decide` then walks prepared
+// data only: no regex or path parsing, no closures, and no trace objects unless asked for.
+import type { Counter, Limit, Policy, Rule, ToolPolicy } from '../policy/model.js';
+import {
+  badIncrementMessage,
+  conditionFailure,
+  invalidArgsMessage,
+  missingArgsMessage,
+  ruleDenied,
+  schemaUnavailableMessage,
+  stateUnavailableMessage,
+  toolQuoted,
+} from './messages.js';
+import { applyOperator, compileOperator, toNumber, type CompiledOperator } from './operators.js';
+import { compileArgPath, MISSING, resolveArgPath, splitStatePath, type ArgPath, type Resolved } from './paths.js';
+import type {
+  Charge,
+  ConditionTrace,
+  CounterRef,
+  DecideInput,
+  Decision,
+  Denial,
+  Requirements,
+  RuleTrace,
+} from './types.js';
+
+export interface CompiledPolicy {
+  readonly policy: Policy;
+  /** true when the tool is in `hide` (or hide contains "*"). */
+  isHidden(tool: string): boolean;
+  /** What must be gathered before deciding for this tool (precomputed; unlisted tools share one). */
+  requirements(tool: string): Requirements;
+  /** Trace off by default (hot path). */
+  decide(input: DecideInput, options?: { trace?: boolean }): Decision;
+}
+
+interface CompiledCondition {
+  readonly path: string;
+  readonly operator: CompiledOperator;
+  /** Set for `args.` conditions. */
+  readonly arg: ArgPath | undefined;
+  /** Set for `state.` conditions: the counter read, as its defining rule declares it. */
+  readonly state: CounterRef | undefined;
+}
+
+interface CompiledCounter {
+  readonly ref: CounterRef;
+  readonly increment: number;
+  readonly from: ArgPath | undefined;
+  readonly limits: Limit[];
+}
+
+interface CompiledRule {
+  /** The key the rule sits under: a tool name, or `*`. */
+  readonly tool: string;
+  readonly name: string;
+  readonly deny: boolean;
+  readonly message: string | undefined;
+  readonly conditions: readonly CompiledCondition[];
+  readonly requiredArgs: boolean;
+  readonly schema: boolean;
+  readonly counter: CompiledCounter | undefined;
+}
+
+const WILDCARD = '*';
+
+const NOTHING_REQUIRED: Requirements = Object.freeze({ reads: Object.freeze([]) as unknown as CounterRef[], needsSchema: false, needsValidator: false });
+
+/** Compiles a loaded policy. Throws only when the policy breaks the loader's guarantees (an
+ * operand that does not suit its operator, a `state.` path with no defining counter...). */
+export function compile(policy: Policy): CompiledPolicy {
+  const refs = counterRefs(policy);
+  const compileRules = (tp: ToolPolicy): CompiledRule[] => tp.rules.map((r) => compileRule(tp.name, r, refs));
+
+  const wildcardRules = policy.wildcard ? compileRules(policy.wildcard) : [];
+  const own = new Map<string, CompiledRule[]>();
+  for (const tp of policy.tools) {
+    // A name listed twice keeps both rule lists (more rules, never fewer).
+    own.set(tp.name, [...(own.get(tp.name) ?? []), ...compileRules(tp)]);
+  }
+  const byTool = new Map<string, CompiledRule[]>();
+  for (const [tool, rules] of own) byTool.set(tool, [...rules, ...wildcardRules]);
+
+  const hidden = new Set(policy.hide);
+  const hideAll = hidden.has(WILDCARD);
+  const defaultDeny = policy.defaultAction === 'deny';
+  const isHidden = (tool: string): boolean => hideAll || hidden.has(tool);
+
+  const requirementsByTool = new Map<string, Requirements>();
+  for (const [tool, rules] of byTool) requirementsByTool.set(tool, requirementsOf(rules));
+  const unlistedRequirements = defaultDeny ? NOTHING_REQUIRED : requirementsOf(wildcardRules);
+
+  return {
+    policy,
+    isHidden,
+    requirements(tool: string): Requirements {
+      if (isHidden(tool)) return NOTHING_REQUIRED;
+      return requirementsByTool.get(tool) ?? unlistedRequirements;
+    },
+    decide(input: DecideInput, options?: { trace?: boolean }): Decision {
+      const tool = input.call.name;
+      if (isHidden(tool)) return deniedBefore({ kind: 'hidden', message: `Tool ${toolQuoted(tool)} is hidden by policy` });
+      let rules = byTool.get(tool);
+      if (rules === undefined) {
+        if (defaultDeny) return deniedBefore({ kind: 'not_listed', message: `Tool ${toolQuoted(tool)} is not permitted by policy` });
+        rules = wildcardRules;
+      }
+      return runRules(rules, input, options?.trace === true);
+    },
+  };
+}
+
+function deniedBefore(denial: Denial): Decision {
+  return { allowed: false, denial, charges: [], trace: [] };
+}
+
+/** Every counter a rule declares, by the id `state.` paths and charges use. */
+function counterRefs(policy: Policy): Map<string, CounterRef> {
+  const refs = new Map<string, CounterRef>();
+  const lists = policy.wildcard ? [...policy.tools, policy.wildcard] : policy.tools;
+  for (const tp of lists) {
+    for (const rule of tp.rules) {
+      const c: Counter | undefined = rule.counter;
+      if (c === undefined) continue;
+      const id = `${c.owner}.${c.name}`;
+      if (!refs.has(id)) refs.set(id, Object.freeze({ id, scope: c.scope, window: Object.freeze({ ...c.window }) }));
+    }
+  }
+  return refs;
+}
+
+function compileRule(tool: string, rule: Rule, refs: Map<string, CounterRef>): CompiledRule {
+  const where = `rule ${JSON.stringify(rule.name)} of ${JSON.stringify(tool)}`;
+  const conditions = rule.conditions.map((cond): CompiledCondition => {
+    const operator = compileOperator(cond.op, cond.value);
+    if (cond.path.startsWith('state.')) {
+      const split = splitStatePath(cond.path);
+      const ref = split && refs.get(`${split.owner}.${split.counter}`);
+      if (ref === undefined) throw new Error(`${where}: ${cond.path} names no counter of the policy`);
+      return { path: cond.path, operator, arg: undefined, state: ref };
+    }
+    return { path: cond.path, operator, arg: compileArgPath(cond.path), state: undefined };
+  });
+
+  let counter: CompiledCounter | undefined;
+  const c = rule.counter;
+  if (c !== undefined) {
+    if (!(Number.isFinite(c.increment) && c.increment >= 0)) throw new Error(`${where}: increment must be a non-negative number`);
+    counter = {
+      ref: refs.get(`${c.owner}.${c.name}`)!,
+      increment: c.increment,
+      from: c.incrementFrom === undefined ? undefined : compileArgPath(c.incrementFrom),
+      limits: c.limits,
+    };
+  }
+
+  return {
+    tool,
+    name: rule.name,
+    deny: rule.action === 'deny',
+    message: rule.message,
+    conditions,
+    requiredArgs: rule.validate?.requiredArgs === true,
+    schema: rule.validate?.schema === true,
+    counter,
+  };
+}
+
+function requirementsOf(rules: readonly CompiledRule[]): Requirements {
+  const reads: CounterRef[] = [];
+  let needsSchema = false;
+  let needsValidator = false;
+  for (const rule of rules) {
+    if (rule.requiredArgs || rule.schema) needsSchema = true;
+    if (rule.schema) needsValidator = true;
+    for (const cond of rule.conditions) {
+      if (cond.state !== undefined && !reads.includes(cond.state)) reads.push(cond.state);
+    }
+  }
+  if (reads.length === 0 && !needsSchema) return NOTHING_REQUIRED;
+  return Object.freeze({ reads: Object.freeze(reads) as CounterRef[], needsSchema, needsValidator });
+}
+
+function runRules(rules: readonly CompiledRule[], input: DecideInput, tracing: boolean): Decision {
+  const trace: RuleTrace[] = [];
+  let charges: Charge[] | undefined;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = rules[i]!;
+    const rt: RuleTrace | undefined = tracing ? { tool: rule.tool, rule: rule.name, outcome: 'passed', conditions: [] } : undefined;
+    const outcome = evaluateRule(rule, input, rt);
+    if (rt !== undefined) trace.push(rt);
+    if (outcome === undefined) continue;
+    if ('ref' in outcome) {
+      (charges ??= []).push(outcome);
+      if (rt !== undefined) rt.charge = outcome;
+      continue;
+    }
+    if (rt !== undefined) {
+      rt.outcome = 'denied';
+      for (let j = i + 1; j < rules.length; j++) {
+        trace.push({ tool: rules[j]!.tool, rule: rules[j]!.name, outcome: 'not_reached', conditions: [] });
+      }
+    }
+    // Nothing is charged for a denied call.
+    return { allowed: false, denial: outcome, charges: [], trace };
+  }
+  return { allowed: true, charges: charges ?? [], trace };
+}
+
+/** A rule's verdict: a denial, the charge of its counter, or undefined (passed, counts nothing). */
+function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | undefined): Denial | Charge | undefined {
+  const name = rule.name;
+  if (rule.deny) {
+    if (rt !== undefined) rt.note = 'deny rule';
+    return { kind: 'deny_rule', rule: name, message: rule.message ?? ruleDenied(name) };
+  }
+
+  const args = input.call.args;
+  const conditions = rule.conditions;
+  for (let i = 0; i < conditions.length; i++) {
+    const cond = conditions[i]!;
+    let actual: Resolved;
+    if (cond.state !== undefined) {
+      const value = input.counters?.get(cond.state.id);
+      if (value === undefined) {
+        // Fail closed: a limit that cannot be read is not assumed to hold.
+        if (rt !== undefined) {
+          rt.conditions.push(conditionTrace(cond, MISSING, false));
+          rt.note = `counter ${cond.path} is unavailable`;
+        }
+        return { kind: 'state_unavailable', rule: name, message: stateUnavailableMessage(name, cond.path), details: { counter: cond.state.id } };
+      }
+      actual = value;
+    } else {
+      actual = resolveArgPath(args, cond.arg!);
+    }
+    const passed = applyOperator(cond.operator, actual);
+    if (rt !== undefined) rt.conditions.push(conditionTrace(cond, actual, passed));
+    if (!passed) {
+      const { op, expected } = cond.operator;
+      const why = conditionFailure(cond.path, op, expected, actual, actual === MISSING);
+      if (rt !== undefined) rt.note = why;
+      return {
+        kind: 'condition',
+        rule: name,
+        message: rule.message ?? `${ruleDenied(name)}: ${why}`,
+        details: { path: cond.path, op, expected },
+      };
+    }
+  }
+
+  if (rule.requiredArgs || rule.schema) {
+    const denial = validateArgs(rule, input);
+    if (denial !== undefined) {
+      if (rt !== undefined) rt.note = denial.message;
+      return denial;
+    }
+  }
+
+  const counter = rule.counter;
+  if (counter === undefined) return undefined;
+  let amount = counter.increment;
+  if (counter.from !== undefined) {
+    const value = resolveArgPath(args, counter.from);
+    const n = value === MISSING ? NaN : toNumber(value);
+    if (!(n >= 0)) {
+      const message = badIncrementMessage(name, counter.from.text, value, value === MISSING);
+      if (rt !== undefined) rt.note = message;
+      return { kind: 'bad_increment', rule: name, message, details: { path: counter.from.text } };
+    }
+    amount = n + 0; // -0 counts as 0
+  }
+  const charge: Charge = { ref: counter.ref, amount, limits: counter.limits, rule: name };
+  if (rule.message !== undefined) charge.message = rule.message;
+  return charge;
+}
+
+function validateArgs(rule: CompiledRule, input: DecideInput): Denial | undefined {
+  const tool = input.call.name;
+  const schema = input.schema;
+  if (schema === undefined || schema === null) return schemaUnavailable(rule, tool);
+  const args = input.call.args;
+  if (rule.requiredArgs) {
+    let missing: string[] | undefined;
+    for (const name of schema.required) if (!Object.hasOwn(args, name)) (missing ??= []).push(name);
+    if (missing !== undefined) {
+      return { kind: 'missing_args', rule: rule.name, message: rule.message ?? missingArgsMessage(tool, missing), details: { missing } };
+    }
+  }
+  if (rule.schema) {
+    if (schema.validate === undefined) return schemaUnavailable(rule, tool);
+    let errors: string[];
+    try {
+      errors = schema.validate(args);
+    } catch (err) {
+      // A validator that breaks must not let the call through.
+      errors = [`the schema validator failed: ${err instanceof Error ? err.message : String(err)}`];
+    }
+    if (errors.length > 0) {
+      return { kind: 'invalid_args', rule: rule.name, message: rule.message ?? invalidArgsMessage(tool, errors), details: { errors } };
+    }
+  }
+  return undefined;
+}
+
+function schemaUnavailable(rule: CompiledRule, tool: string): Denial {
+  return { kind: 'schema_unavailable', rule: rule.name, message: schemaUnavailableMessage(rule.name, tool) };
+}
+
+function conditionTrace(cond: CompiledCondition, actual: Resolved, passed: boolean): ConditionTrace {
+  const t: ConditionTrace = { path: cond.path, op: cond.operator.op, expected: cond.operator.expected, passed };
+  if (actual === MISSING) t.missing = true;
+  else t.actual = actual;
+  return t;
+}

@@ -1,0 +1,75 @@
+// A readable account of one decision, for `intercept explain`. Built from the trace that
+// `decide(..., { trace: true })` records; a decision made without a trace shows no rules.
+import type { Limit, Window } from '../policy/model.js';
+import { formatValue } from './messages.js';
+import type { Charge, ConditionTrace, Decision, RuleTrace, ToolCall } from './types.js';
+
+const OUTCOME: Record<RuleTrace['outcome'], string> = {
+  passed: 'PASSED',
+  denied: 'DENIED',
+  not_reached: 'not reached',
+};
+
+export function formatDecision(call: ToolCall, decision: Decision): string {
+  const lines: string[] = [`Call: ${call.name} ${formatArgs(call.args)}`];
+  if (decision.trace.length === 0) {
+    lines.push('Rules: none evaluated');
+  } else {
+    lines.push('Rules:');
+    decision.trace.forEach((rt, i) => {
+      const note = rt.outcome === 'denied' && rt.note !== undefined ? ` — ${rt.note}` : '';
+      lines.push(`  ${i + 1}. ${rt.tool} › ${rt.rule}: ${OUTCOME[rt.outcome]}${note}`);
+      for (const c of rt.conditions) lines.push(`       ${formatCondition(c)}`);
+      if (rt.charge !== undefined) {
+        const verb = decision.allowed ? 'charges' : 'would charge (not charged: the call is denied)';
+        lines.push(`       ${verb} ${formatCharge(rt.charge)}`);
+      }
+    });
+  }
+  lines.push(
+    decision.allowed
+      ? 'Decision: ALLOWED'
+      : `Decision: DENIED (${decision.denial?.kind ?? 'unknown'}) — ${decision.denial?.message ?? ''}`,
+  );
+  return lines.join('\n');
+}
+
+/** The same account as plain JSON data, for `--json`. */
+export function decisionToJson(call: ToolCall, decision: Decision): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    call: { name: call.name, arguments: call.args },
+    allowed: decision.allowed,
+  };
+  if (decision.denial !== undefined) out.denial = decision.denial;
+  out.charges = decision.charges;
+  out.trace = decision.trace;
+  return out;
+}
+
+function formatArgs(args: Record<string, unknown>): string {
+  try {
+    return JSON.stringify(args) ?? '{}';
+  } catch {
+    return String(args);
+  }
+}
+
+function formatCondition(c: ConditionTrace): string {
+  const mark = c.passed ? '✓' : '✗';
+  const actual = c.missing === true ? 'missing' : formatValue(c.actual);
+  return `${mark} ${c.path} ${c.op} ${formatValue(c.expected)} (actual: ${actual})`;
+}
+
+export function formatCharge(charge: Charge): string {
+  const { ref } = charge;
+  return `counter ${ref.id} +${charge.amount} (limit ${formatLimits(charge.limits)}, window ${formatWindow(ref.window)}, scope ${ref.scope})`;
+}
+
+function formatLimits(limits: readonly Limit[]): string {
+  if (limits.length === 0) return 'none';
+  return limits.map((l) => `${l.inclusive ? '≤' : '<'} ${l.value}`).join(' and ');
+}
+
+function formatWindow(window: Window): string {
+  return window.kind === 'calendar' ? `calendar ${window.unit} (UTC)` : `rolling ${window.seconds}s`;
+}

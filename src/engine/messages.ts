@@ -1,0 +1,132 @@
+// The texts an agent reads when a call is denied. A rule's own message (`on_deny` / `reason`)
+// always wins where the policy author can give one; the defaults name what failed.
+import { GLOBAL_OWNER, type Limit, type PolicyValue, type Window } from '../policy/model.js';
+import type { Charge, Denial } from './types.js';
+
+/** Every denial reaches the agent behind this prefix (the Go reference's, which agents know). */
+export const DENIAL_PREFIX = '[INTERCEPT POLICY DENIED] ';
+
+export function denialText(denial: Denial): string {
+  return DENIAL_PREFIX + denial.message;
+}
+
+export function toolQuoted(name: string): string {
+  return JSON.stringify(name);
+}
+
+const MAX_VALUE_CHARS = 80;
+
+/** A call's value as it appears in a message: JSON, cut short so that a huge argument does
+ * not flood the agent's context. */
+export function formatValue(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value) ?? String(value);
+  } catch {
+    text = String(value);
+  }
+  return text.length > MAX_VALUE_CHARS ? text.slice(0, MAX_VALUE_CHARS) + '…' : text;
+}
+
+/** Why a condition failed, e.g. `args.amount must be lte 50000, got 60000`. */
+export function conditionFailure(path: string, op: string, expected: PolicyValue, actual: unknown, missing: boolean): string {
+  if (missing) return `${path} is missing`;
+  if (op === 'exists') return expected === true ? `${path} must be present, got null` : `${path} must be absent, got ${formatValue(actual)}`;
+  const want = op === 'regex' ? `match regex ${formatValue(expected)}` : op === 'contains' ? `contain ${formatValue(expected)}` : `be ${op} ${formatValue(expected)}`;
+  return `${path} must ${want}, got ${formatValue(actual)}`;
+}
+
+export function ruleDenied(rule: string): string {
+  return `Denied by rule ${JSON.stringify(rule)}`;
+}
+
+export function missingArgsMessage(tool: string, missing: readonly string[]): string {
+  const names = missing.map((n) => JSON.stringify(n)).join(', ');
+  const noun = missing.length === 1 ? 'argument' : 'arguments';
+  return `Missing required ${noun} ${names} for tool ${toolQuoted(tool)}`;
+}
+
+export function invalidArgsMessage(tool: string, errors: readonly string[]): string {
+  return `Invalid arguments for tool ${toolQuoted(tool)}: ${errors.join('; ')}`;
+}
+
+export function schemaUnavailableMessage(rule: string, tool: string): string {
+  return `${ruleDenied(rule)}: cannot check the arguments of ${toolQuoted(tool)}: the server did not provide its inputSchema`;
+}
+
+export function stateUnavailableMessage(rule: string, path: string): string {
+  return `${ruleDenied(rule)}: counter ${path} is unavailable`;
+}
+
+export function badIncrementMessage(rule: string, path: string, value: unknown, missing: boolean): string {
+  const tail = missing ? 'but it is missing' : `got ${formatValue(value)}`;
+  return `${ruleDenied(rule)}: ${path} must be a non-negative number to count it, ${tail}`;
+}
+
+function plural(n: number, one: string, many: string): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** "minute", "hour", "day", or "45 seconds". */
+export function windowUnit(window: Window): string {
+  if (window.kind === 'calendar') return window.unit;
+  switch (window.seconds) {
+    case 60:
+      return 'minute';
+    case 3600:
+      return 'hour';
+    case 86400:
+      return 'day';
+    default:
+      return plural(window.seconds, 'second', 'seconds');
+  }
+}
+
+/** The limit the refused charge ran into: the first one `current + amount` breaks. */
+function breachedLimit(limits: readonly Limit[], current: number, amount: number): Limit | undefined {
+  const total = current + amount;
+  for (const limit of limits) {
+    if (limit.inclusive ? total > limit.value : total >= limit.value) return limit;
+  }
+  return limits[0];
+}
+
+/** How many calls a limit admits per window (an `lt 10` admits 9). */
+function callsAllowed(limit: Limit): number {
+  return limit.inclusive ? limit.value : Math.ceil(limit.value) - 1;
+}
+
+/** The denial for a charge the counter store refused. The counter's owner is read from its id
+ * (`<owner>.<counter>`, the owner ending at the first dot, as in `state.` paths). */
+export function rateLimitDenial(charge: Charge, current: number, retryAfterMs?: number): Denial {
+  const { ref, amount } = charge;
+  const limit = breachedLimit(charge.limits, current, amount);
+  const retryAfterSeconds =
+    retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0 ? Math.ceil(retryAfterMs / 1000) : undefined;
+  const unit = windowUnit(ref.window);
+  let message = charge.message;
+  if (message === undefined) {
+    if (limit === undefined) {
+      message = `Limit for counter ${ref.id} (per ${unit}) reached: ${current} + ${amount} would exceed it`;
+    } else if (ref.window.kind === 'calendar' && ref.id.endsWith(`._rate_${ref.window.unit}`)) {
+      // The v1 reference's exact text for the `rate_limit: N/unit` shorthand.
+      message = `Rate limit of ${callsAllowed(limit)} per ${unit} reached. Try again later.`;
+    } else if (ref.window.kind === 'rolling') {
+      const dot = ref.id.indexOf('.');
+      const owner = dot > 0 ? ref.id.slice(0, dot) : ref.id;
+      const target = owner === GLOBAL_OWNER ? 'across all tools' : `for ${toolQuoted(owner)}`;
+      const retry = retryAfterSeconds !== undefined ? `try again in ${plural(Math.max(1, retryAfterSeconds), 'second', 'seconds')}` : 'try again later';
+      message = `Rate limit of ${plural(callsAllowed(limit), 'call', 'calls')} per ${unit} reached ${target}; ${retry}.`;
+    } else {
+      message = `Limit of ${limit.value} for counter ${ref.id} (per ${unit}) reached: ${current} + ${amount} would exceed it`;
+    }
+  }
+  const denial: Denial = {
+    kind: 'rate_limit',
+    rule: charge.rule,
+    message,
+    details: { counter: ref.id, limit: limit?.value, window: ref.window, current, amount },
+  };
+  if (retryAfterSeconds !== undefined) denial.retryAfterSeconds = retryAfterSeconds;
+  return denial;
+}

@@ -1,0 +1,113 @@
+// What the decision engine takes and gives. The engine is pure: everything it needs
+// (counter values, the tool's schema, the time) is passed in.
+import type { Limit, PolicyValue, Scope, Window } from '../policy/model.js';
+
+export interface ToolCall {
+  name: string;
+  /** The call's `arguments` object (an empty object when the call had none). */
+  args: Record<string, unknown>;
+}
+
+/** A counter as the engine sees it; the caller maps it to a storage key (keys.ts). */
+export interface CounterRef {
+  /** `<owner>.<name>`, e.g. `create_issue.hourly_count`, `_global._rate_minute`. */
+  id: string;
+  scope: Scope;
+  window: Window;
+}
+
+/** What the engine needs to know about the tool from the upstream's `tools/list`. */
+export interface ToolSchemaInfo {
+  /** `inputSchema.required` (only string entries). */
+  required: string[];
+  /** Validates against the whole inputSchema; returns error messages, or [] when valid. */
+  validate?: (args: Record<string, unknown>) => string[];
+}
+
+export interface DecideInput {
+  call: ToolCall;
+  /** ms since the epoch. */
+  now: number;
+  /** Current values for the counters listed in `requirements().reads`, keyed by CounterRef.id.
+   * A missing entry means the value could not be read (the backend is down). */
+  counters?: ReadonlyMap<string, number>;
+  /** The tool's schema: undefined when not needed or not fetched, null when the upstream has
+   * no such tool or its schema could not be obtained. */
+  schema?: ToolSchemaInfo | null;
+}
+
+/** What must be gathered (asynchronously) before `decide` can run for a tool. */
+export interface Requirements {
+  /** Counters read by `state.` conditions. */
+  reads: CounterRef[];
+  /** Some rule validates arguments against the tool's inputSchema. */
+  needsSchema: boolean;
+  /** Some rule validates against the whole inputSchema (validate.schema), so a compiled
+   * validator is needed, not just the required names. */
+  needsValidator: boolean;
+}
+
+export type DenialKind =
+  | 'hidden' // the tool is in `hide`
+  | 'not_listed' // default: deny and the tool is not under `tools`
+  | 'deny_rule' // an `action: deny` rule
+  | 'condition' // a condition of an evaluate rule failed
+  | 'rate_limit' // a counter's limit would be exceeded
+  | 'missing_args' // validate.required_args
+  | 'invalid_args' // validate.schema
+  | 'bad_increment' // increment_from did not resolve to a usable amount
+  | 'schema_unavailable' // validation needed the tool's schema and there was none
+  | 'state_unavailable'; // the counter backend could not be reached (fail-closed)
+
+export interface Denial {
+  kind: DenialKind;
+  /** The rule that denied, when one did. */
+  rule?: string;
+  /** What the agent reads after `[INTERCEPT POLICY DENIED] `. */
+  message: string;
+  /** For rate limits: seconds until the call could be admitted. */
+  retryAfterSeconds?: number;
+  /** Missing argument names, schema errors, the limit and window... */
+  details?: Record<string, unknown>;
+}
+
+/** A counter to reserve if the call is admitted. */
+export interface Charge {
+  ref: CounterRef;
+  amount: number;
+  limits: Limit[];
+  /** The rule that owns the counter. */
+  rule: string;
+  /** The rule's own denial message (on_deny / reason), if it has one. */
+  message?: string;
+}
+
+export interface ConditionTrace {
+  path: string;
+  op: string;
+  expected: PolicyValue;
+  /** The resolved value; `missing: true` when the path did not resolve. */
+  actual?: unknown;
+  missing?: boolean;
+  passed: boolean;
+}
+
+export interface RuleTrace {
+  /** The tool key the rule sits under (`*` for wildcard rules). */
+  tool: string;
+  rule: string;
+  outcome: 'passed' | 'denied' | 'not_reached';
+  conditions: ConditionTrace[];
+  charge?: Charge;
+  /** One line on why, for explain: "deny rule", "missing required argument \"to\"", ... */
+  note?: string;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** Set when `allowed` is false. */
+  denial?: Denial;
+  /** Counters to reserve, in rule order; the gate reserves them all or none. */
+  charges: Charge[];
+  trace: RuleTrace[];
+}

@@ -1,0 +1,132 @@
+// The normalised policy model. Both spellings of the policy language (the catalogue
+// spelling of the seed pages and Intercept's v1 format) load into these types; nothing
+// downstream knows which spelling a rule was written in.
+
+/** Where something was written, for error messages and decision traces. */
+export interface SourcePos {
+  file: string;
+  /** 1-based */
+  line: number;
+  /** 1-based */
+  col: number;
+}
+
+export const OPERATORS = [
+  'eq',
+  'neq',
+  'in',
+  'not_in',
+  'lt',
+  'lte',
+  'gt',
+  'gte',
+  'regex',
+  'contains',
+  'exists',
+] as const;
+export type Operator = (typeof OPERATORS)[number];
+
+/** A value as YAML gave it (plain JSON data). */
+export type PolicyValue = null | boolean | number | string | PolicyValue[] | { [key: string]: PolicyValue };
+
+export interface Condition {
+  /** As written: `args.a.b` or `state.<owner>.<counter>`. */
+  path: string;
+  op: Operator;
+  /** Already checked against the operator: a list for in/not_in, a finite number for
+   * lt/lte/gt/gte, a boolean for exists, a (valid RE2) string for regex. */
+  value: PolicyValue;
+  pos: SourcePos;
+}
+
+export type CalendarUnit = 'minute' | 'hour' | 'day';
+
+/** Calendar windows (v1 spelling) reset at UTC minute/hour/day boundaries; rolling
+ * windows (catalogue spelling) count the calls of the last `seconds` seconds. */
+export type Window = { kind: 'calendar'; unit: CalendarUnit } | { kind: 'rolling'; seconds: number };
+
+/** `session`: one count per agent session (a stdio connection, an HTTP session).
+ * `global`: shared by every session and every proxy using the same state store. */
+export type Scope = 'session' | 'global';
+
+/** A cap on a counter: a call is admitted only if `current + amount` stays within it. */
+export interface Limit {
+  value: number;
+  /** true for `lte`/`max` (current + amount <= value), false for `lt` (< value). */
+  inclusive: boolean;
+}
+
+/** A counter owned by one rule: a v1 `state` block, or a desugared `rate_limit`. */
+export interface Counter {
+  /** The counter name as referenced from conditions: `state.<owner>.<name>`. */
+  name: string;
+  /** The tool the rule belongs to, or `_global` for rules under `"*"`. */
+  owner: string;
+  window: Window;
+  scope: Scope;
+  /** Fixed amount added per admitted call (default 1). Ignored when `incrementFrom` is set. */
+  increment: number;
+  /** `args.<path>`: add this argument's value instead (must be a finite, non-negative number). */
+  incrementFrom?: string;
+  /** Caps checked atomically at reservation time. Empty: the counter only counts. */
+  limits: Limit[];
+  pos: SourcePos;
+}
+
+export interface Validation {
+  /** Every argument the tool's inputSchema lists in `required` must be present. */
+  requiredArgs: boolean;
+  /** The arguments must validate against the tool's whole inputSchema. */
+  schema: boolean;
+}
+
+export interface Rule {
+  /** Given, or derived as `<tool>#<n>` (1-based position in the tool's rule list). */
+  name: string;
+  /** `allow` (catalogue spelling) and `evaluate` (v1) are the same thing: the call must
+   * satisfy the rule. `deny` denies unconditionally. */
+  action: 'evaluate' | 'deny';
+  /** ANDed. Does not include limit conditions, which were folded into `counter.limits`. */
+  conditions: Condition[];
+  counter?: Counter;
+  validate?: Validation;
+  /** `on_deny` or `reason`: the message the agent sees when this rule denies. */
+  message?: string;
+  pos: SourcePos;
+}
+
+export interface ToolPolicy {
+  /** The key under `tools`, or `*`. */
+  name: string;
+  rules: Rule[];
+  pos: SourcePos;
+}
+
+export interface Policy {
+  /** The file the policy came from (for messages). */
+  source: string;
+  version?: string;
+  description?: string;
+  /** `allow` unless the file says `default: deny`. */
+  defaultAction: 'allow' | 'deny';
+  /** Hidden tool names; `*` hides every tool. */
+  hide: string[];
+  /** Named tools in file order. */
+  tools: ToolPolicy[];
+  /** Rules under `"*"`, applied after a tool's own rules. */
+  wildcard?: ToolPolicy;
+}
+
+/** One problem found in a policy file; every problem is reported, not just the first. */
+export interface PolicyIssue {
+  file: string;
+  line: number;
+  col: number;
+  /** The field's path in the document, e.g. `tools.create_issue.rules[0].rate_limit`. */
+  path: string;
+  message: string;
+}
+
+export type LoadResult = { ok: true; policy: Policy } | { ok: false; issues: PolicyIssue[] };
+
+export const GLOBAL_OWNER = '_global';

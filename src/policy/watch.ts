@@ -1,0 +1,67 @@
+// The policy in force, and hot reload. The directory is watched rather than the file, so
+// editors that save by renaming a new file over the old one (and symlink swaps such as
+// mounted config maps) are seen; the file's content decides whether anything changed.
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { compile, type CompiledPolicy } from '../engine/compile.js';
+import type { Logger } from '../log.js';
+import { formatIssue } from './format.js';
+import { parsePolicy } from './load.js';
+
+export class PolicyHolder {
+  private policy: CompiledPolicy;
+  private watcher?: FSWatcher;
+  private timer?: NodeJS.Timeout;
+  private lastText?: string;
+  /** Called after a successful reload. */
+  onReload?: (previous: CompiledPolicy, next: CompiledPolicy) => void;
+
+  constructor(initial: CompiledPolicy, initialText?: string) {
+    this.policy = initial;
+    this.lastText = initialText;
+  }
+
+  current(): CompiledPolicy {
+    return this.policy;
+  }
+
+  /** Watches the policy file; a valid edit replaces the policy for the next call, an invalid
+   * one is reported and the last good policy stays. */
+  watch(file: string, log: Logger, debounceMs = 100): void {
+    const name = basename(file);
+    const reload = async () => {
+      let text: string;
+      try {
+        text = await readFile(file, 'utf8');
+      } catch (err) {
+        // Mid-save the file can be briefly missing; the next event will bring it back.
+        log.debug('policy file not readable yet', { file, error: String(err) });
+        return;
+      }
+      if (text === this.lastText) return;
+      this.lastText = text;
+      const result = parsePolicy(text, file);
+      if (!result.ok) {
+        log.error(`policy reload rejected; keeping the last good policy (${result.issues.length} error(s))`, { file });
+        for (const issue of result.issues) log.error(formatIssue(issue));
+        return;
+      }
+      const previous = this.policy;
+      this.policy = compile(result.policy);
+      log.info('policy reloaded', { file });
+      this.onReload?.(previous, this.policy);
+    };
+    this.watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+      clearTimeout(this.timer);
+      this.timer = setTimeout(() => void reload(), debounceMs);
+    });
+    this.watcher.on('error', (err) => log.warn('stopped watching the policy file', { file, error: String(err) }));
+  }
+
+  close(): void {
+    clearTimeout(this.timer);
+    this.watcher?.close();
+  }
+}

@@ -1,0 +1,63 @@
+// Channels over byte streams with newline-delimited JSON: our own stdin/stdout facing the
+// client, and a child process's stdin/stdout facing the upstream.
+import type { Readable, Writable } from 'node:stream';
+import { LineReader } from '../jsonrpc/framing.js';
+import { parseFrame, type Channel, type Inbound } from './channel.js';
+
+export interface StreamChannelOptions {
+  input: Readable;
+  output: Writable;
+  maxMessageBytes: number;
+  onMessage(ev: Inbound): void;
+  /** The input ended (the peer closed its end). */
+  onEnd(): void;
+}
+
+export class StreamChannel implements Channel {
+  private readonly output: Writable;
+  private outputBroken = false;
+
+  constructor(private readonly opts: StreamChannelOptions) {
+    this.output = opts.output;
+    const reader = new LineReader(opts.maxMessageBytes, (frame) => {
+      opts.onMessage(frame.kind === 'line' ? parseFrame(frame.text) : { kind: 'oversize', bytes: frame.bytes, limit: opts.maxMessageBytes });
+    });
+    opts.input.on('data', (chunk: Buffer) => reader.push(chunk));
+    opts.input.on('end', () => {
+      reader.end();
+      opts.onEnd();
+    });
+    opts.input.on('error', () => opts.onEnd());
+    // A peer that stops reading must not crash the proxy; its messages are simply lost.
+    this.output.on('error', () => {
+      this.outputBroken = true;
+    });
+  }
+
+  send(message: unknown): void {
+    this.sendRaw(JSON.stringify(message));
+  }
+
+  sendRaw(text: string): void {
+    if (this.outputBroken || this.output.writableEnded) return;
+    this.output.write(text + '\n');
+  }
+
+  /** Stop reading until `resume` (backpressure from the other side). */
+  pause(): void {
+    this.opts.input.pause();
+  }
+
+  resume(): void {
+    this.opts.input.resume();
+  }
+
+  /** True when the output's buffer is over its high-water mark. */
+  get congested(): boolean {
+    return this.output.writableNeedDrain;
+  }
+
+  end(): void {
+    if (!this.output.writableEnded) this.output.end();
+  }
+}

@@ -1,0 +1,253 @@
+// `intercept demo` as a user runs it: a child process whose stdout is read back and parsed.
+// Needs the build (dist/), which `npm test` makes first.
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { runDemo } from '../../src/demo/agent.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const bin = join(root, 'bin', 'intercept.js');
+const demoServer = join(root, 'dist', 'demo', 'server.js');
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function intercept(args: string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const env = { ...process.env };
+    delete env.NO_COLOR;
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+interface Row {
+  n: string;
+  tool: string;
+  decision: string;
+  reason: string;
+}
+
+// A table row: call number(s), tool (maybe "name ×N"), decision, reason; columns are 2+ spaces apart.
+function tableRows(stdout: string): Row[] {
+  const rows: Row[] = [];
+  for (const line of stdout.split('\n')) {
+    const m = /^ {2}(\d+(?:–\d+)?) +(\S+(?: ×\d+)?) +(ALLOWED|DENIED|ERROR)(?: +(.*))?$/.exec(line);
+    if (m) rows.push({ n: m[1]!, tool: m[2]!, decision: m[3]!, reason: m[4] ?? '' });
+  }
+  return rows;
+}
+
+describe('intercept demo', { timeout: 60_000 }, () => {
+  it('shows each call through the bundled policy as a table row, then a summary', async () => {
+    const { code, stdout, stderr } = await intercept(['demo']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^tools\/list: 7 tools visible, delete_flow hidden by policy$/m);
+
+    const rows = tableRows(stdout);
+    assert.deepEqual(
+      rows.map((r) => [r.n, r.tool, r.decision]),
+      [
+        ['1', 'list_conversations', 'ALLOWED'],
+        ['2–31', 'create_conversation ×30', 'ALLOWED'],
+        ['32', 'create_conversation', 'DENIED'],
+        ['33', 'send_conversation_message', 'ALLOWED'],
+        ['34', 'create_execution', 'DENIED'],
+        ['35', 'create_execution', 'ALLOWED'],
+        ['36', 'delete_conversation', 'DENIED'],
+        ['37', 'delete_flow', 'DENIED'],
+      ],
+    );
+    const [list, created, limited, sent, missingTo, executed, deleted, hidden] = rows;
+    assert.equal(list?.reason, '0 conversations');
+    assert.equal(created?.reason, 'Created conversation CH0001 ("Support ticket 1") … CH0030 ("Support ticket 30")');
+    assert.match(limited!.reason, /rate limit/i);
+    assert.match(limited!.reason, /\b30\b/);
+    assert.match(sent!.reason, /^Sent message IM0001 to CH0001\b/);
+    assert.match(missingTo!.reason, /required/i);
+    assert.match(missingTo!.reason, /["'`]to["'`]/);
+    assert.match(executed!.reason, /^Started execution FN0001 of flow FW0001\b/);
+    assert.equal(deleted?.reason, 'Deleting conversations is not permitted for agents');
+    assert.match(hidden!.reason, /delete_flow/);
+    assert.match(hidden!.reason, /hidden/);
+
+    assert.match(stdout, /^37 calls: 33 allowed, 4 denied\.$/m);
+    assert.match(stdout, /--policy my-policy\.yaml/);
+    // Piped output carries no colour codes, and the proxy's log stays out of sight.
+    assert.doesNotMatch(stdout, /\u001b\[/);
+    assert.equal(stderr, '');
+  });
+
+  it('enforces the policy given with --policy instead', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'intercept-demo-test-'));
+    try {
+      const policy = join(dir, 'my-policy.yaml');
+      await writeFile(
+        policy,
+        ['tools:', '  list_conversations:', '    rules:', '      - action: deny', '        reason: "No browsing today"', ''].join('\n'),
+      );
+      const { code, stdout, stderr } = await intercept(['demo', '--policy', policy]);
+      assert.equal(code, 0, stderr);
+      assert.match(stdout, /^tools\/list: 8 tools visible, none hidden by policy$/m);
+      const rows = tableRows(stdout);
+      assert.deepEqual(rows[0], { n: '1', tool: 'list_conversations', decision: 'DENIED', reason: 'No browsing today' });
+      // No rate limit: all 31 conversations are created. No validation: the server itself rejects the bad call.
+      assert.deepEqual(rows[1] && [rows[1].tool, rows[1].decision], ['create_conversation ×31', 'ALLOWED']);
+      assert.match(rows.find((r) => r.tool === 'create_execution')?.reason ?? '', /^server error: .*\bto$/);
+      assert.equal(rows.find((r) => r.tool === 'delete_flow')?.decision, 'ALLOWED');
+      assert.match(stdout, /^37 calls: 36 allowed, 1 denied\.$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('exits 1 and says why when the policy cannot be used', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'intercept-demo-test-'));
+    try {
+      const missing = await intercept(['demo', '--policy', join(dir, 'nope.yaml')]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /nope\.yaml/);
+
+      const broken = join(dir, 'broken.yaml');
+      await writeFile(broken, 'tools:\n  create_conversation:\n    rules:\n      - action: explode\n');
+      const invalid = await intercept(['demo', '--policy', broken]);
+      assert.equal(invalid.code, 1);
+      assert.match(invalid.stderr, /explode/);
+      assert.doesNotMatch(invalid.stdout, /ALLOWED|DENIED/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('colours decisions on a terminal unless NO_COLOR is set', async () => {
+    const capture = () => {
+      let text = '';
+      const out = Object.assign(
+        new Writable({
+          write(chunk: Buffer, _enc, done) {
+            text += chunk.toString('utf8');
+            done();
+          },
+        }),
+        { isTTY: true },
+      );
+      return { out, text: () => text };
+    };
+    const saved = process.env.NO_COLOR;
+    try {
+      delete process.env.NO_COLOR;
+      const tty = capture();
+      assert.equal(await runDemo({ direct: true, out: tty.out }), 0);
+      assert.match(tty.text(), /\u001b\[32mALLOWED/);
+
+      process.env.NO_COLOR = '1';
+      const plain = capture();
+      assert.equal(await runDemo({ direct: true, out: plain.out }), 0);
+      assert.doesNotMatch(plain.text(), /\u001b\[/);
+      assert.match(plain.text(), /ALLOWED/);
+    } finally {
+      if (saved === undefined) delete process.env.NO_COLOR;
+      else process.env.NO_COLOR = saved;
+    }
+  });
+});
+
+describe('the demo server', { timeout: 30_000 }, () => {
+  const connect = async (): Promise<Client> => {
+    const client = new Client({ name: 'demo-server-test', version: '1.0.0' });
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [demoServer], stderr: 'pipe' }));
+    return client;
+  };
+  const textOf = (result: unknown): string => {
+    const content = (result as { content: Array<{ type: string; text?: string }> }).content;
+    return content.map((b) => b.text ?? '').join('\n');
+  };
+
+  it('offers the eight Twilio tools with schemas and annotations a policy can rely on', async () => {
+    const client = await connect();
+    try {
+      const { tools } = await client.listTools();
+      const byName = new Map(tools.map((t) => [t.name, t]));
+      assert.deepEqual(
+        [...byName.keys()].sort(),
+        [
+          'create_conversation',
+          'create_execution',
+          'delete_conversation',
+          'delete_flow',
+          'fetch_conversation',
+          'list_conversation_messages',
+          'list_conversations',
+          'send_conversation_message',
+        ],
+      );
+      assert.equal(byName.get('create_execution')?.description?.startsWith('Trigger a Studio flow execution'), true);
+      assert.deepEqual(byName.get('create_execution')?.inputSchema.required, ['flow_sid', 'to', 'from']);
+      assert.deepEqual(byName.get('send_conversation_message')?.inputSchema.required, ['conversation_sid', 'body']);
+      assert.equal(byName.get('create_conversation')?.inputSchema.required, undefined);
+      const hints = (name: string) => byName.get(name)?.annotations;
+      for (const name of ['delete_conversation', 'delete_flow']) assert.equal(hints(name)?.destructiveHint, true, name);
+      for (const name of ['list_conversations', 'fetch_conversation', 'list_conversation_messages']) {
+        assert.equal(hints(name)?.readOnlyHint, true, name);
+      }
+      for (const name of ['create_conversation', 'send_conversation_message', 'create_execution']) {
+        assert.equal(hints(name)?.readOnlyHint, false, name);
+        assert.equal(hints(name)?.destructiveHint, false, name);
+      }
+    } finally {
+      await client.close();
+    }
+  });
+
+  it('keeps real state: created conversations can be messaged, read and deleted', async () => {
+    const client = await connect();
+    const call = (name: string, args: Record<string, unknown> = {}) => client.callTool({ name, arguments: args });
+    try {
+      assert.equal(textOf(await call('create_conversation', { friendly_name: 'Support' })), 'Created conversation CH0001 ("Support")');
+      assert.equal(textOf(await call('create_conversation')), 'Created conversation CH0002');
+      assert.match(
+        textOf(await call('send_conversation_message', { conversation_sid: 'CH0001', body: 'Hello', author: 'ana' })),
+        /^Sent message IM0001 to CH0001/,
+      );
+      assert.match(textOf(await call('fetch_conversation', { conversation_sid: 'CH0001' })), /^Conversation CH0001 \("Support"\), 1 message,/);
+      assert.equal(
+        textOf(await call('list_conversation_messages', { conversation_sid: 'CH0001' })),
+        '1 message in CH0001\nIM0001 from ana: Hello',
+      );
+      assert.match(textOf(await call('list_conversations')), /^2 conversations\nCH0001 \("Support"\), 1 message, .*\nCH0002, 0 messages, /);
+      assert.equal(
+        textOf(await call('delete_conversation', { conversation_sid: 'CH0001' })),
+        'Deleted conversation CH0001 ("Support") and 1 message',
+      );
+      const gone = await call('fetch_conversation', { conversation_sid: 'CH0001' });
+      assert.equal(gone.isError, true);
+      assert.equal(textOf(gone), 'Conversation CH0001 not found');
+
+      assert.match(
+        textOf(await call('create_execution', { flow_sid: 'FW0001', to: '+15558675310', from: '+15017122661' })),
+        /^Started execution FN0001 of flow FW0001/,
+      );
+      assert.equal(textOf(await call('delete_flow', { flow_sid: 'FW0001' })), 'Deleted flow FW0001 ("Appointment reminder")');
+      const noFlow = await call('create_execution', { flow_sid: 'FW0001', to: '+15558675310', from: '+15017122661' });
+      assert.equal(noFlow.isError, true);
+      assert.equal(textOf(noFlow), 'Flow FW0001 not found');
+    } finally {
+      await client.close();
+    }
+  });
+});
