@@ -90,21 +90,21 @@ export function parsePolicy(text: string, file: string): LoadResult {
     const v = version.value;
     // `version: 1` is the number 1; accept it, but not `1.0` or `01`.
     if (isScalar(v) && (v.value === '1' || (typeof v.value === 'number' && v.source === '1'))) policy.version = '1';
-    else r.issue(r.valuePos(version), '', `version must be "1", got ${shown(v)}`);
+    else r.issue(version.valuePos, '', `version must be "1", got ${shown(v)}`);
   }
 
   const description = fields.get('description');
   if (description && !isNull(description.value)) {
     const v = description.value;
     if (isScalar(v) && typeof v.value === 'string') policy.description = v.value;
-    else r.issue(r.valuePos(description), '', `description must be a string, got ${shown(v)}`);
+    else r.issue(description.valuePos, '', `description must be a string, got ${shown(v)}`);
   }
 
   const defaultField = fields.get('default');
   if (defaultField) {
     const v = defaultField.value;
     if (isScalar(v) && (v.value === 'allow' || v.value === 'deny')) policy.defaultAction = v.value;
-    else r.issue(r.valuePos(defaultField), '', `default must be "allow" or "deny", got ${shown(v)}`);
+    else r.issue(defaultField.valuePos, '', `default must be "allow" or "deny", got ${shown(v)}`);
   }
 
   const hide = fields.get('hide');
@@ -115,7 +115,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
   const counters = new Map<string, Set<string>>();
   if (tools && !isNull(tools.value)) {
     if (!isMap(tools.value)) {
-      r.issue(r.valuePos(tools), '', `tools must be a map of tool names to rules, got ${shown(tools.value)}`);
+      r.issue(tools.valuePos, '', `tools must be a map of tool names to rules, got ${shown(tools.value)}`);
     } else {
       for (const entry of r.fields(tools.value, 'tools').values()) {
         const tool = readTool(r, entry);
@@ -145,9 +145,10 @@ type YNode = Scalar | YAMLMap | YAMLSeq;
 interface Field {
   key: string;
   keyPos: SourcePos;
-  /** Undefined for a key with no value node at all (`? key`). */
+  /** Aliases resolved; undefined for a key with no value node at all (`? key`). */
   value: YNode | undefined;
-  valueNode: YNode | undefined;
+  /** Where the value was written, or the key when the value is blank (`counter:`). */
+  valuePos: SourcePos;
 }
 
 class Reader {
@@ -166,13 +167,6 @@ class Reader {
 
   posOf(node: { range?: readonly [number, number, number] | null } | null | undefined): SourcePos {
     return this.pos(node?.range?.[0] ?? 0);
-  }
-
-  /** Where a field's value is, or its key when the value is blank (`counter:`). */
-  valuePos(field: Field): SourcePos {
-    const v = field.valueNode;
-    if (!v || !v.range || (isScalar(v) && v.value === null && v.range[0] === v.range[1])) return field.keyPos;
-    return this.posOf(v);
   }
 
   issue(at: SourcePos, path: string, message: string): void {
@@ -214,9 +208,9 @@ class Reader {
         this.issue(keyPos, path, `unknown key ${JSON.stringify(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`);
         continue;
       }
-      const value = this.resolve(pair.value);
-      const valueNode = isAlias(pair.value) ? (pair.value as unknown as YNode) : value;
-      out.set(key, { key, keyPos, value, valueNode });
+      const written = pair.value as { range?: readonly [number, number, number] | null } | null;
+      const blank = !written?.range || (isScalar(written) && written.value === null && written.range[0] === written.range[1]);
+      out.set(key, { key, keyPos, value: this.resolve(pair.value), valuePos: blank ? keyPos : this.posOf(written) });
     }
     return out;
   }
@@ -280,7 +274,7 @@ function readHide(r: Reader, field: Field): string[] {
   const node = field.value;
   if (isNull(node)) return [];
   if (!isSeq(node)) {
-    r.issue(r.valuePos(field), 'hide', 'hide must be a list of tool names');
+    r.issue(field.valuePos, '', 'hide must be a list of tool names');
     return [];
   }
   const names: string[] = [];
@@ -330,7 +324,7 @@ function readTool(r: Reader, entry: Field): ParsedTool | undefined {
     const rules = r.fields(node, path, TOOL_KEYS).get('rules');
     if (rules && !isNull(rules.value)) {
       if (!isSeq(rules.value)) {
-        r.issue(r.valuePos(rules), path, `rules must be a list, got ${shown(rules.value)}`);
+        r.issue(rules.valuePos, path, `rules must be a list, got ${shown(rules.value)}`);
       } else {
         rules.value.items.forEach((item, i) => {
           const rule = readRule(r, r.resolve(item), item, { tool: name, owner, index: i, path: `${path}.rules[${i}]` });
@@ -339,7 +333,7 @@ function readTool(r: Reader, entry: Field): ParsedTool | undefined {
       }
     }
   } else if (!isNull(node)) {
-    r.issue(r.valuePos(entry), path, `tool entry must be a map with a "rules" list, got ${shown(node)}`);
+    r.issue(entry.valuePos, path, `tool entry must be a map with a "rules" list, got ${shown(node)}`);
   }
 
   checkDuplicates(r, parsed);
@@ -424,7 +418,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
     else {
       action = undefined;
       r.issue(
-        r.valuePos(actionField),
+        actionField.valuePos,
         path,
         text === 'require_approval'
           ? 'action "require_approval" is not supported yet (approvals arrive in a later version)'
@@ -439,8 +433,8 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
   let name: string | undefined;
   if (nameField) {
     name = nonEmptyString(nameField.value);
-    if (name === undefined) r.issue(r.valuePos(nameField), path, `name must be a non-empty string, got ${shown(nameField.value)}`);
-    else result.nameAt = r.valuePos(nameField);
+    if (name === undefined) r.issue(nameField.valuePos, path, `name must be a non-empty string, got ${shown(nameField.value)}`);
+    else result.nameAt = nameField.valuePos;
   }
   rule.name = name ?? `${ctx.tool}#${ctx.index + 1}`;
 
@@ -451,7 +445,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
   for (const field of [onDeny, reason]) {
     if (!field) continue;
     const text = nonEmptyString(field.value);
-    if (text === undefined) r.issue(r.valuePos(field), path, `${field.key} must be a non-empty string`);
+    if (text === undefined) r.issue(field.valuePos, path, `${field.key} must be a non-empty string`);
     else rule.message ??= text;
   }
 
@@ -463,7 +457,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
     const list = conditionsField.value;
     if (!isSeq(list)) {
       conditionCount = 1; // written, even if wrongly: don't also say it is missing
-      r.issue(r.valuePos(conditionsField), path, `conditions must be a list, got ${shown(list)}`);
+      r.issue(conditionsField.valuePos, path, `conditions must be a list, got ${shown(list)}`);
     } else {
       conditionCount = list.items.length;
       list.items.forEach((item, j) => {
@@ -497,7 +491,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
         );
       }
       const parsed = parseShorthand(v.value);
-      if (!parsed.ok) r.issue(r.valuePos(rateField), path, parsed.message);
+      if (!parsed.ok) r.issue(rateField.valuePos, path, parsed.message);
       else if (!stateField) {
         rule.counter = {
           name: `_rate_${parsed.unit}`,
@@ -506,7 +500,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
           scope: 'global',
           increment: 1,
           limits: [{ value: parsed.count, inclusive: true }],
-          pos: r.valuePos(rateField),
+          pos: rateField.valuePos,
         };
         result.counterKind = 'shorthand';
       }
@@ -519,7 +513,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
       }
     } else {
       r.issue(
-        r.valuePos(rateField),
+        rateField.valuePos,
         path,
         `rate_limit must be a string like "5/hour" or a map with max and window, got ${shown(v)}`,
       );
@@ -585,7 +579,7 @@ function readCondition(r: Reader, node: YNode | undefined, written: unknown, pat
     const v = pathField.value;
     const text = isScalar(v) && typeof v.value === 'string' ? v.value : undefined;
     const problem = text === undefined ? `path must start with "args." or "state.", got ${shown(v)}` : checkConditionPath(text);
-    if (problem) r.issue(r.valuePos(pathField), path, problem);
+    if (problem) r.issue(pathField.valuePos, path, problem);
     else conditionPath = text;
   }
 
@@ -596,7 +590,7 @@ function readCondition(r: Reader, node: YNode | undefined, written: unknown, pat
     const v = opField.value;
     const text = isScalar(v) && typeof v.value === 'string' ? v.value : undefined;
     if (text !== undefined && (OPERATORS as readonly string[]).includes(text)) op = text as Operator;
-    else r.issue(r.valuePos(opField), path, `unknown operator ${shown(v)}`);
+    else r.issue(opField.valuePos, path, `unknown operator ${shown(v)}`);
   }
 
   const valueField = f.get('value');
@@ -604,7 +598,7 @@ function readCondition(r: Reader, node: YNode | undefined, written: unknown, pat
   if (!valueField) r.issue(at, path, 'value is required');
   else if (op) {
     const checked = checkOperand(op, valueField.value, (item) => r.resolve(item));
-    if ('message' in checked) r.issue(r.valuePos(valueField), path, checked.message);
+    if ('message' in checked) r.issue(valueField.valuePos, path, checked.message);
     else value = checked.value;
   }
 
@@ -684,7 +678,7 @@ function readState(r: Reader, field: Field, rulePath: string, owner: string): Co
   const node = field.value;
   const path = `${rulePath}.state`;
   if (!isMap(node)) {
-    r.issue(r.valuePos(field), path, `state must be a map with counter and window, got ${shown(node)}`);
+    r.issue(field.valuePos, path, `state must be a map with counter and window, got ${shown(node)}`);
     return undefined;
   }
   const before = r.issues.length;
@@ -693,14 +687,14 @@ function readState(r: Reader, field: Field, rulePath: string, owner: string): Co
 
   const counterField = f.get('counter');
   const name = nonEmptyString(counterField?.value);
-  if (name === undefined) r.issue(counterField ? r.valuePos(counterField) : at, path, 'counter must not be empty');
+  if (name === undefined) r.issue(counterField ? counterField.valuePos : at, path, 'counter must not be empty');
 
   const windowField = f.get('window');
   const windowNode = windowField?.value;
   const unit = isScalar(windowNode) ? windowNode.value : undefined;
   if (!isCalendarUnit(unit)) {
     r.issue(
-      windowField ? r.valuePos(windowField) : at,
+      windowField ? windowField.valuePos : at,
       path,
       `window must be "minute", "hour", or "day", got ${shown(windowField?.value)}`,
     );
@@ -710,7 +704,7 @@ function readState(r: Reader, field: Field, rulePath: string, owner: string): Co
   let increment = 1;
   if (incrementField) {
     const n = finiteNumber(incrementField.value);
-    if (n === undefined || n <= 0) r.issue(r.valuePos(incrementField), path, 'increment must be a positive number');
+    if (n === undefined || n <= 0) r.issue(incrementField.valuePos, path, 'increment must be a positive number');
     else increment = n;
   }
 
@@ -723,7 +717,7 @@ function readState(r: Reader, field: Field, rulePath: string, owner: string): Co
     if (text === undefined || !text.startsWith('args.')) problem = `increment_from must start with "args.", got ${shown(v)}`;
     else if (text === 'args.') problem = `increment_from must name an argument after "args.", got "args."`;
     else if (text.split('.').includes('')) problem = `increment_from must not have empty segments, got ${JSON.stringify(text)}`;
-    if (problem) r.issue(r.valuePos(fromField), path, problem);
+    if (problem) r.issue(fromField.valuePos, path, problem);
     else incrementFrom = text;
   }
   if (incrementField && fromField) {
@@ -755,7 +749,7 @@ function readRollingLimit(r: Reader, node: YAMLMap, path: string, owner: string,
   const max = finiteNumber(maxField?.value);
   if (!maxField) r.issue(at, path, 'max is required');
   else if (max === undefined || max <= 0 || !Number.isSafeInteger(max)) {
-    r.issue(r.valuePos(maxField), path, `max must be a positive integer, got ${shown(maxField.value)}`);
+    r.issue(maxField.valuePos, path, `max must be a positive integer, got ${shown(maxField.value)}`);
   }
 
   const windowField = f.get('window');
@@ -770,7 +764,7 @@ function readRollingLimit(r: Reader, node: YAMLMap, path: string, owner: string,
     }
     if (seconds === undefined) {
       r.issue(
-        r.valuePos(windowField),
+        windowField.valuePos,
         path,
         `window must be a whole number of seconds or a duration such as "30s", "5m", "1h" or "1d", got ${shown(v)}`,
       );
@@ -794,7 +788,7 @@ function readScope(r: Reader, field: Field | undefined, path: string, fallback: 
   if (!field) return fallback;
   const v = field.value;
   if (isScalar(v) && (v.value === 'session' || v.value === 'global')) return v.value;
-  r.issue(r.valuePos(field), path, `scope must be "session" or "global", got ${shown(v)}`);
+  r.issue(field.valuePos, path, `scope must be "session" or "global", got ${shown(v)}`);
   return fallback;
 }
 
@@ -802,11 +796,11 @@ function readValidate(r: Reader, field: Field, rulePath: string): Validation | u
   const node = field.value;
   const path = `${rulePath}.validate`;
   if (isNull(node)) {
-    r.issue(r.valuePos(field), path, 'validate needs required_args: true or schema: true');
+    r.issue(field.valuePos, path, 'validate needs required_args: true or schema: true');
     return undefined;
   }
   if (!isMap(node)) {
-    r.issue(r.valuePos(field), path, `validate must be a map with required_args and/or schema, got ${shown(node)}`);
+    r.issue(field.valuePos, path, `validate must be a map with required_args and/or schema, got ${shown(node)}`);
     return undefined;
   }
   const before = r.issues.length;
@@ -816,7 +810,7 @@ function readValidate(r: Reader, field: Field, rulePath: string): Validation | u
     if (!entry) return false;
     const v = entry.value;
     if (isScalar(v) && typeof v.value === 'boolean') return v.value;
-    r.issue(r.valuePos(entry), path, `${key} must be true or false, got ${shown(v)}`);
+    r.issue(entry.valuePos, path, `${key} must be true or false, got ${shown(v)}`);
     return false;
   };
   const validation: Validation = { requiredArgs: flag('required_args'), schema: flag('schema') };

@@ -1,0 +1,361 @@
+// Drives the built proxy (bin/intercept.js) byte by byte, as a hostile or careless client
+// would: raw lines in, parsed lines out, stderr collected, exit status observed. Also the
+// tee-server plumbing that shows what reached the real upstream.
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('../../', import.meta.url));
+export const bin = join(root, 'bin', 'intercept.js');
+export const teeServer = join(root, 'test', 'fixtures', 'tee-server.ts');
+export const everythingServer = join(root, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
+
+/** The real "everything" MCP server over stdio. */
+export function everythingCommand(): string[] {
+  return [process.execPath, everythingServer, 'stdio'];
+}
+
+/** `command`, run behind the tee that records every line it receives in `logFile`. */
+export function teeCommand(logFile: string, command: string[] = everythingCommand()): string[] {
+  return [process.execPath, '--import', 'tsx', teeServer, logFile, '--', ...command];
+}
+
+/** Every line the upstream received, parsed (a line that is not JSON is kept as its text). */
+export async function readTeeLog(logFile: string): Promise<unknown[]> {
+  let text: string;
+  try {
+    text = await readFile(logFile, 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      try {
+        return JSON.parse(l) as unknown;
+      } catch {
+        return l;
+      }
+    });
+}
+
+/** The raw text of every line the upstream received. */
+export async function readTeeLines(logFile: string): Promise<string[]> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+export type Json = Record<string, unknown>;
+
+export function isRecord(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** A tools/call as the upstream saw it: its tool name, or undefined when the line is not one. */
+export function calledTool(line: unknown): string | undefined {
+  if (!isRecord(line) || line.method !== 'tools/call' || !isRecord(line.params)) return undefined;
+  return typeof line.params.name === 'string' ? line.params.name : undefined;
+}
+
+export async function tempDir(prefix = 'intercept-test-'): Promise<{ dir: string; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+export async function writePolicy(dir: string, text: string, name = 'policy.yaml'): Promise<string> {
+  const file = join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface RunResult extends Exit {
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `intercept <args>` to completion (stdin closed unless `input` is given). */
+export function runIntercept(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv(), stdio: 'pipe' });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`intercept ${args.join(' ')} did not finish in time\nstderr: ${stderr}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.NO_COLOR;
+  delete env.NODE_TEST_CONTEXT;
+  return env;
+}
+
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** The proxy as a child process with piped stdio. */
+export class RawProxy {
+  readonly child: ChildProcessWithoutNullStreams;
+  /** Every stdout line, raw, in order (including ones that are not JSON). */
+  readonly stdoutLines: string[] = [];
+  private queue: unknown[] = [];
+  private waiters: Array<() => void> = [];
+  private stderrText = '';
+  private partial = '';
+  private nextId = 1000;
+  readonly exited: Promise<Exit>;
+  private exit?: Exit;
+
+  constructor(args: string[]) {
+    this.child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv(), stdio: 'pipe' });
+    this.child.stdin.on('error', () => {});
+    this.child.stdout.setEncoding('utf8').on('data', (s: string) => this.onStdout(s));
+    this.child.stderr.setEncoding('utf8').on('data', (s: string) => {
+      this.stderrText += s;
+      this.wake();
+    });
+    this.exited = new Promise((resolve) => {
+      this.child.on('close', (code, signal) => {
+        this.exit = { code, signal };
+        this.wake();
+        resolve(this.exit);
+      });
+    });
+  }
+
+  get stderr(): string {
+    return this.stderrText;
+  }
+
+  get running(): boolean {
+    return this.exit === undefined;
+  }
+
+  private onStdout(s: string): void {
+    const lines = (this.partial + s).split('\n');
+    this.partial = lines.pop()!;
+    for (const line of lines) {
+      this.stdoutLines.push(line);
+      let value: unknown;
+      try {
+        value = JSON.parse(line);
+      } catch {
+        value = { unparsedStdoutLine: line };
+      }
+      this.queue.push(value);
+    }
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private changed(timeoutMs: number): Promise<boolean> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.waiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Writes raw text to the proxy's stdin (a newline is NOT added). */
+  write(data: string | Buffer): void {
+    this.child.stdin.write(data);
+  }
+
+  /** Writes one line: the text plus a newline. */
+  send(line: string): void {
+    this.write(line + '\n');
+  }
+
+  sendJson(message: unknown): void {
+    this.send(JSON.stringify(message));
+  }
+
+  /** The next stdout message, in order. */
+  next(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<unknown> {
+    return this.waitFor(() => true, timeoutMs, 'the next message');
+  }
+
+  /** Removes and returns the first stdout message (already received or still to come) that
+   * matches; others stay queued for later waits. */
+  async waitFor<T = Json>(pred: (m: unknown) => boolean, timeoutMs = DEFAULT_TIMEOUT_MS, what = 'a matching message'): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const i = this.queue.findIndex(pred);
+      if (i !== -1) return this.queue.splice(i, 1)[0] as T;
+      const left = deadline - Date.now();
+      if (left <= 0 || this.exit) {
+        const why = this.exit ? `the proxy exited (${JSON.stringify(this.exit)})` : `none within ${timeoutMs} ms`;
+        throw new Error(`waiting for ${what}: ${why}\nqueued: ${JSON.stringify(this.queue).slice(0, 2000)}\nstderr:\n${this.stderrText.slice(-4000)}`);
+      }
+      await this.changed(left);
+    }
+  }
+
+  /** The response carrying `id` (compared as JSON, so 1 and "1" differ). */
+  response(id: unknown, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Json> {
+    const want = JSON.stringify(id);
+    return this.waitFor(
+      (m) => isRecord(m) && 'id' in m && JSON.stringify(m.id) === want && !('method' in m),
+      timeoutMs,
+      `the response to id ${want}`,
+    );
+  }
+
+  /** Messages received and not consumed by a wait yet. */
+  pending(): unknown[] {
+    return [...this.queue];
+  }
+
+  /** Drops every queued message that matches (e.g. server notifications a test ignores). */
+  discard(pred: (m: unknown) => boolean): void {
+    this.queue = this.queue.filter((m) => !pred(m));
+  }
+
+  freshId(): number {
+    return this.nextId++;
+  }
+
+  /** Sends a request and waits for its answer. */
+  async request(method: string, params?: unknown, id: string | number = this.freshId()): Promise<Json> {
+    this.sendJson(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
+    return this.response(id);
+  }
+
+  callTool(name: string, args: Json = {}, id: string | number = this.freshId()): Promise<Json> {
+    return this.request('tools/call', { name, arguments: args }, id);
+  }
+
+  /** A ping round trip through the upstream: once it is answered, everything sent before it
+   * has been handled by the proxy and every line it forwarded has reached the upstream. */
+  async barrier(): Promise<void> {
+    const answer = await this.request('ping');
+    if (!isRecord(answer) || !('result' in answer)) throw new Error(`ping failed: ${JSON.stringify(answer)}`);
+  }
+
+  /** The MCP handshake, by hand. */
+  async initialize(capabilities: Json = {}, protocolVersion = '2025-06-18'): Promise<Json> {
+    const answer = await this.request('initialize', {
+      protocolVersion,
+      capabilities,
+      clientInfo: { name: 'raw-driver', version: '1.0.0' },
+    });
+    if (!isRecord(answer.result)) throw new Error(`initialize failed: ${JSON.stringify(answer)}`);
+    this.sendJson({ jsonrpc: '2.0', method: 'notifications/initialized' });
+    return answer.result;
+  }
+
+  /** Waits until stderr matches (bounded). */
+  async waitForStderr(pattern: RegExp, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const m = pattern.exec(this.stderrText);
+      if (m) return m[0];
+      const left = deadline - Date.now();
+      if (left <= 0 || this.exit) throw new Error(`stderr never matched ${pattern}\nstderr:\n${this.stderrText.slice(-4000)}`);
+      await this.changed(left);
+    }
+  }
+
+  /** Waits for the proxy to exit by itself (bounded). */
+  async waitForExit(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`the proxy did not exit within ${timeoutMs} ms\nstderr:\n${this.stderrText.slice(-4000)}`)), timeoutMs);
+    });
+    try {
+      return await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Closes stdin and waits for the exit; kills the process if it does not go. */
+  async close(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Exit> {
+    if (this.exit) return this.exit;
+    this.child.stdin.end();
+    try {
+      return await this.waitForExit(timeoutMs);
+    } catch (err) {
+      this.child.kill('SIGKILL');
+      await this.exited;
+      throw err;
+    }
+  }
+}
+
+/** Starts `intercept <args>`. */
+export function startProxy(args: string[]): RawProxy {
+  return new RawProxy(args);
+}
+
+/** A running proxy in front of the tee'd everything server, plus its log. */
+export interface TeeSession {
+  proxy: RawProxy;
+  logFile: string;
+  /** What the upstream received so far (call `proxy.barrier()` first to be sure it is all). */
+  log(): Promise<unknown[]>;
+}
+
+export function startTeeProxy(policyFile: string, logFile: string, flags: string[] = [], server: string[] = everythingCommand()): TeeSession {
+  const proxy = startProxy(['-c', policyFile, ...flags, '--', ...teeCommand(logFile, server)]);
+  return { proxy, logFile, log: () => readTeeLog(logFile) };
+}
+
+/** Polls `check` until it returns a value other than undefined (bounded). */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      lastError = err;
+    }
+    if (Date.now() >= deadline) {
+      throw new Error(`condition not met within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** True when a response is a policy denial (a tool result with isError and the denial text). */
+export function isDenial(response: unknown): boolean {
+  if (!isRecord(response) || !isRecord(response.result)) return false;
+  const result = response.result;
+  const content = Array.isArray(result.content) ? result.content : [];
+  const first = content[0];
+  return result.isError === true && isRecord(first) && typeof first.text === 'string' && first.text.startsWith('[INTERCEPT POLICY DENIED]');
+}
+
+/** The JSON-RPC error code of a response, or undefined. */
+export function errorCode(response: unknown): number | undefined {
+  if (!isRecord(response) || !isRecord(response.error)) return undefined;
+  return typeof response.error.code === 'number' ? response.error.code : undefined;
+}
