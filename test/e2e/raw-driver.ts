@@ -121,7 +121,7 @@ export class RawProxy {
   private waiters: Array<() => void> = [];
   private stderrText = '';
   private partial = '';
-  private nextId = 1000;
+  private nextId = 100_000;
   readonly exited: Promise<Exit>;
   private exit?: Exit;
 
@@ -232,6 +232,13 @@ export class RawProxy {
     return [...this.queue];
   }
 
+  /** Removes and returns every queued message. */
+  drain(): unknown[] {
+    const all = this.queue;
+    this.queue = [];
+    return all;
+  }
+
   /** Drops every queued message that matches (e.g. server notifications a test ignores). */
   discard(pred: (m: unknown) => boolean): void {
     this.queue = this.queue.filter((m) => !pred(m));
@@ -252,10 +259,13 @@ export class RawProxy {
   }
 
   /** A ping round trip through the upstream: once it is answered, everything sent before it
-   * has been handled by the proxy and every line it forwarded has reached the upstream. */
-  async barrier(): Promise<void> {
-    const answer = await this.request('ping');
+   * has been handled by the proxy and every line it forwarded has reached the upstream.
+   * Returns the ping's id. */
+  async barrier(): Promise<number> {
+    const id = this.freshId();
+    const answer = await this.request('ping', undefined, id);
     if (!isRecord(answer) || !('result' in answer)) throw new Error(`ping failed: ${JSON.stringify(answer)}`);
+    return id;
   }
 
   /** The MCP handshake, by hand. */
