@@ -87,7 +87,9 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     try {
       await client.connect(transport);
     } catch (err) {
-      return fail(`could not start ${opts.direct ? 'the demo server' : 'the proxy'}: ${message(err)}${log ? `\n${log.trimEnd()}` : ''}`);
+      const what = opts.direct ? 'the demo server' : 'the proxy';
+      // Its own log says why better than the client's "connection closed" does.
+      return fail(log ? `${what} did not start:\n${log.trimEnd()}` : `could not start ${what}: ${message(err)}`);
     }
 
     const route = opts.direct ? 'directly, without the proxy' : 'through the Intercept proxy';

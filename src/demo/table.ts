@@ -95,7 +95,7 @@ export function renderTable(rows: readonly TableRow[], colour: boolean): string[
   const wVerdict = width('verdict', 'DECISION');
   // Pad before painting so escape codes do not upset the alignment.
   const line = (n: string, tool: string, verdict: string, reason: string, style?: Style): string =>
-    `  ${n.padEnd(wN)}  ${tool.padEnd(wTool)}  ${style === undefined ? verdict.padEnd(wVerdict) : paint(style, verdict.padEnd(wVerdict))}  ${reason}`.trimEnd();
+    `  ${n.padEnd(wN)}  ${tool.padEnd(wTool)}  ${style === undefined ? verdict : paint(style, verdict)}${' '.repeat(wVerdict - verdict.length)}  ${reason}`.trimEnd();
   return [
     paint('bold', line('#', 'TOOL', 'DECISION', 'REASON')),
     ...cells.map((c) => line(c.n, c.tool, c.verdict, c.reason, verdictStyle[c.verdict])),
