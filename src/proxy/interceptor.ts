@@ -168,12 +168,16 @@ export class Interceptor {
     if (msg.method === 'notifications/cancelled' && isObject(msg.params)) {
       const requestId = msg.params.requestId;
       if (typeof requestId === 'string' || typeof requestId === 'number') {
-        const entry = this.pending.get(idKey(requestId));
+        const key = idKey(requestId);
+        const entry = this.pending.get(key);
         if (entry?.gating) {
           // Still being decided: it will not be forwarded at all.
           entry.cancelled = true;
           return;
         }
+        // The upstream need not answer a cancelled request, so stop waiting for it. A call's
+        // charge stands: the upstream may already have run it.
+        if (entry) this.pending.delete(key);
       }
     }
     this.opts.upstream.send(msg);
@@ -360,7 +364,7 @@ export class Interceptor {
     this.pending.delete(key);
     switch (entry.method) {
       case 'tools/call':
-        if (entry.reservation) this.settle(entry.reservation, msg.error !== undefined && msg.error !== null);
+        if (entry.reservation) this.settle(entry.reservation, !ran(msg));
         break;
       case 'tools/list':
         if (isObject(msg.result)) {
@@ -381,11 +385,11 @@ export class Interceptor {
     this.relay(msg, raw);
   }
 
-  /** Commit on success; roll back when the upstream answered with a JSON-RPC error (the call
-   * did not run). A result with isError did run, so it keeps its charge. */
-  private settle(reservation: Reservation, failed: boolean): void {
+  /** Commit when the tool ran; roll back when it did not (see `ran`). A result with isError
+   * did run, so it keeps its charge. */
+  private settle(reservation: Reservation, didRun: boolean): void {
     const store = this.opts.store;
-    const done = failed ? store.rollback(reservation, this.now()) : store.commit(reservation, this.now());
+    const done = didRun ? store.commit(reservation, this.now()) : store.rollback(reservation, this.now());
     done.catch((err: unknown) => this.opts.log.error('counter store failed to settle a reservation', { error: String(err) }));
   }
 
@@ -412,6 +416,13 @@ export class Interceptor {
       this.own.delete(key);
     }
   }
+}
+
+/** Whether a tools/call answer means the tool ran: not a JSON-RPC error, and not a 2026-07-28
+ * `input_required` result (the client will retry with the input, and that retry is charged). */
+function ran(msg: JsonRpcResponse): boolean {
+  if (msg.error !== undefined && msg.error !== null) return false;
+  return !(isObject(msg.result) && msg.result.resultType === 'input_required');
 }
 
 /** Removes hidden tools from one tools/list result page, keeping every other member

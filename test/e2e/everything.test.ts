@@ -320,7 +320,20 @@ describe('server-initiated traffic through the proxy', TIMEOUT, () => {
       onprogress: (p) => progress.push({ progress: p.progress, total: p.total }),
     });
     assert.equal(textOf(result), 'Long running operation completed. Duration: 0.2 seconds, Steps: 4.');
-    assert.deepEqual(progress, [1, 2, 3, 4].map((n) => ({ progress: n, total: 4 })));
+    // Every notification arrives, in order, before the result.
+    const token = proxy.wire.lastCall('trigger-long-running-operation')?.params?._meta as { progressToken?: unknown } | undefined;
+    const arrived = proxy.wire.received.filter((m) => m.method === 'notifications/progress' && m.params?.progressToken === token?.progressToken);
+    assert.deepEqual(
+      arrived.map((m) => m.params?.progress),
+      [1, 2, 3, 4],
+    );
+    const answer = proxy.wire.responseToLastCall('trigger-long-running-operation');
+    assert.ok(proxy.wire.received.indexOf(answer!) > proxy.wire.received.indexOf(arrived[3]!));
+    // The v1 SDK runs progress callbacks a microtask late and drops those that land together
+    // with the response in one read, so the callback sees the first notifications, not
+    // necessarily the last.
+    assert.ok(progress.length > 0);
+    assert.deepEqual(progress, arrived.slice(0, progress.length).map((m) => ({ progress: m.params?.progress, total: 4 })));
   });
 
   it('relays a sampling request made during an allowed call, and returns the answer in the result', async () => {
