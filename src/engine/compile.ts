@@ -124,7 +124,7 @@ function counterRefs(policy: Policy): Map<string, CounterRef> {
       const c: Counter | undefined = rule.counter;
       if (c === undefined) continue;
       const id = `${c.owner}.${c.name}`;
-      if (!refs.has(id)) refs.set(id, Object.freeze({ id, scope: c.scope, window: Object.freeze({ ...c.window }) }));
+      if (!refs.has(id)) refs.set(id, Object.freeze({ id, owner: c.owner, scope: c.scope, window: Object.freeze({ ...c.window }) }));
     }
   }
   return refs;

@@ -96,8 +96,7 @@ function callsAllowed(limit: Limit): number {
   return limit.inclusive ? limit.value : Math.ceil(limit.value) - 1;
 }
 
-/** The denial for a charge the counter store refused. The counter's owner is read from its id
- * (`<owner>.<counter>`, the owner ending at the first dot, as in `state.` paths). */
+/** The denial for a charge the counter store refused. */
 export function rateLimitDenial(charge: Charge, current: number, retryAfterMs?: number): Denial {
   const { ref, amount } = charge;
   const limit = breachedLimit(charge.limits, current, amount);
@@ -112,8 +111,7 @@ export function rateLimitDenial(charge: Charge, current: number, retryAfterMs?: 
       // The v1 reference's exact text for the `rate_limit: N/unit` shorthand.
       message = `Rate limit of ${callsAllowed(limit)} per ${unit} reached. Try again later.`;
     } else if (ref.window.kind === 'rolling') {
-      const dot = ref.id.indexOf('.');
-      const owner = dot > 0 ? ref.id.slice(0, dot) : ref.id;
+      const owner = ref.owner;
       const target = owner === GLOBAL_OWNER ? 'across all tools' : `for ${toolQuoted(owner)}`;
       const retry = retryAfterSeconds !== undefined ? `try again in ${plural(Math.max(1, retryAfterSeconds), 'second', 'seconds')}` : 'try again later';
       message = `Rate limit of ${plural(callsAllowed(limit), 'call', 'calls')} per ${unit} reached ${target}; ${retry}.`;

@@ -12,6 +12,8 @@ export interface ToolCall {
 export interface CounterRef {
   /** `<owner>.<name>`, e.g. `create_issue.hourly_count`, `_global._rate_minute`. */
   id: string;
+  /** The tool the counter belongs to (`_global` for wildcard rules); may itself contain dots. */
+  owner: string;
   scope: Scope;
   window: Window;
 }

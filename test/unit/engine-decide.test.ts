@@ -298,14 +298,14 @@ describe('counters and charges', () => {
     assert.equal(d.allowed, true);
     assert.deepEqual(d.charges, [
       {
-        ref: { id: 'pay.daily_spend', scope: 'global', window: { kind: 'calendar', unit: 'day' } },
+        ref: { id: 'pay.daily_spend', owner: 'pay', scope: 'global', window: { kind: 'calendar', unit: 'day' } },
         amount: 12.5,
         limits: [{ value: 1000, inclusive: true }],
         rule: 'spend',
         message: 'Daily spend cap reached',
       },
       {
-        ref: { id: '_global._rate_minute', scope: 'global', window: { kind: 'calendar', unit: 'minute' } },
+        ref: { id: '_global._rate_minute', owner: '_global', scope: 'global', window: { kind: 'calendar', unit: 'minute' } },
         amount: 1,
         limits: [{ value: 60, inclusive: true }],
         rule: 'global rate',
@@ -315,7 +315,7 @@ describe('counters and charges', () => {
 
   it('a fixed increment and a session scope', () => {
     const [first] = p.decide(call('send')).charges;
-    assert.deepEqual(first?.ref, { id: 'send._rate_60s', scope: 'session', window: { kind: 'rolling', seconds: 60 } });
+    assert.deepEqual(first?.ref, { id: 'send._rate_60s', owner: 'send', scope: 'session', window: { kind: 'rolling', seconds: 60 } });
     assert.equal(first?.amount, 2);
   });
 
@@ -438,8 +438,8 @@ describe('state reads', () => {
         hide: ['hidden'],
       }),
     );
-    const dailyRef = { id: 'pay.daily', scope: 'global', window: { kind: 'calendar', unit: 'day' } };
-    const wildRef = { id: '_global.calls', scope: 'session', window: { kind: 'rolling', seconds: 600 } };
+    const dailyRef = { id: 'pay.daily', owner: 'pay', scope: 'global', window: { kind: 'calendar', unit: 'day' } };
+    const wildRef = { id: '_global.calls', owner: '_global', scope: 'session', window: { kind: 'rolling', seconds: 600 } };
 
     const cases: [string, ReturnType<typeof compile>, string, unknown][] = [
       ['own and wildcard reads, each once', schemaRules, 'pay', { reads: [dailyRef, wildRef], needsSchema: false, needsValidator: false }],

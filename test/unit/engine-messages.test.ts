@@ -6,7 +6,7 @@ import type { Charge } from '../../src/engine/types.js';
 import type { Window } from '../../src/policy/model.js';
 
 function charge(id: string, window: Window, limit: number, extra: Partial<Charge> = {}): Charge {
-  return { ref: { id, scope: 'global', window }, amount: 1, limits: [{ value: limit, inclusive: true }], rule: 'r', ...extra };
+  return { ref: { id, owner: id.slice(0, id.lastIndexOf('.')), scope: 'global', window }, amount: 1, limits: [{ value: limit, inclusive: true }], rule: 'r', ...extra };
 }
 
 const minute: Window = { kind: 'calendar', unit: 'minute' };

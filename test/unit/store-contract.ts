@@ -479,7 +479,7 @@ export function counterStoreContract(name: string, makeStore: () => Promise<Coun
 
     it('isolates scopes and sessions through storageKey', async () => {
       const prefix = k('scopes') + '/';
-      const ref = (scope: 'global' | 'session', id = 'create_issue.hourly'): CounterRef => ({ id, scope, window: HOUR });
+      const ref = (scope: 'global' | 'session', id = 'create_issue.hourly'): CounterRef => ({ id, owner: 'create_issue', scope, window: HOUR });
       const keys = {
         global: storageKey(ref('global'), 'one', prefix),
         one: storageKey(ref('session'), 'one', prefix),

@@ -93,7 +93,7 @@ describe('MemoryCounterStore specifics', () => {
 });
 
 describe('storageKey', () => {
-  const ref = (scope: 'global' | 'session', id: string): CounterRef => ({ id, scope, window: MINUTE });
+  const ref = (scope: 'global' | 'session', id: string): CounterRef => ({ id, owner: 'tool', scope, window: MINUTE });
 
   const cases: { name: string; ref: CounterRef; session: string; prefix?: string; key: string }[] = [
     { name: 'global', ref: ref('global', 'create_issue.hourly'), session: 'abc', key: 'g:create_issue.hourly' },
