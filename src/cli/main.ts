@@ -97,7 +97,9 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
   program
     .command('scan')
     .description('list a server\'s tools and write a policy scaffold (not available yet)')
+    // Its future flags and their values (-o file, --upstream URL) must reach the not-yet message.
     .allowUnknownOption()
+    .allowExcessArguments()
     .helpOption(false)
     .action(() => {
       exitCode = notYet('intercept scan', 'server scanning');
@@ -107,6 +109,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .command('status')
     .description('summarise running proxies and recent decisions (not available yet)')
     .allowUnknownOption()
+    .allowExcessArguments()
     .action(() => {
       exitCode = notYet('intercept status', 'the audit trail');
     });

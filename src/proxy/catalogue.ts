@@ -15,6 +15,7 @@ interface Entry {
 export type PageFetcher = (cursor: string | undefined) => Promise<{ tools: unknown[]; nextCursor?: string }>;
 
 const MAX_PAGES = 100;
+const MAX_LISTINGS = 3;
 
 export class ToolCatalogue {
   private tools = new Map<string, Entry>();
@@ -45,13 +46,17 @@ export class ToolCatalogue {
    * null when the upstream has no such tool or could not be asked. */
   async schemaFor(name: string, fetchPage: PageFetcher, wantValidator: boolean): Promise<ToolSchemaInfo | null> {
     let entry = this.tools.get(name);
-    if (!entry && !this.complete) {
+    // A tools/list_changed during the listing discards it (servers announce changes right after
+    // the handshake), so list again, a bounded number of times.
+    for (let attempt = 0; !entry && !this.complete && attempt < MAX_LISTINGS; attempt++) {
+      const generation = this.generation;
       try {
         await (this.listing ??= this.listAll(fetchPage));
       } catch {
         this.listing = undefined;
         return null;
       }
+      if (generation !== this.generation) this.listing = undefined;
       entry = this.tools.get(name);
     }
     if (!entry) return null;

@@ -364,7 +364,7 @@ export class Interceptor {
     this.pending.delete(key);
     switch (entry.method) {
       case 'tools/call':
-        if (entry.reservation) this.settle(entry.reservation, !ran(msg));
+        if (entry.reservation) this.settle(entry.reservation, ran(msg));
         break;
       case 'tools/list':
         if (isObject(msg.result)) {
