@@ -29,6 +29,9 @@ export interface CompiledPolicy {
   readonly policy: Policy;
   /** true when the tool is in `hide` (or hide contains "*"). */
   isHidden(tool: string): boolean;
+  /** Whether tools/list shows the tool: not hidden, and under `default: deny` listed under
+   * `tools` (an agent gains nothing from seeing a tool it may never call). */
+  isOffered(tool: string): boolean;
   /** What must be gathered before deciding for this tool (precomputed; unlisted tools share one). */
   requirements(tool: string): Requirements;
   /** Trace off by default (hot path). */
@@ -94,6 +97,7 @@ export function compile(policy: Policy): CompiledPolicy {
   return {
     policy,
     isHidden,
+    isOffered: (tool: string): boolean => !isHidden(tool) && (!defaultDeny || byTool.has(tool)),
     requirements(tool: string): Requirements {
       if (isHidden(tool)) return NOTHING_REQUIRED;
       return requirementsByTool.get(tool) ?? unlistedRequirements;

@@ -425,12 +425,13 @@ function ran(msg: JsonRpcResponse): boolean {
   return !(isObject(msg.result) && msg.result.resultType === 'input_required');
 }
 
-/** Removes hidden tools from one tools/list result page, keeping every other member
- * (nextCursor, _meta, 2026 cache fields). Returns the same object when nothing is hidden. */
+/** Removes the tools the policy does not offer (hidden ones; unlisted ones under default deny)
+ * from one tools/list result page, keeping every other member
+ * (nextCursor, _meta, 2026 cache fields). Returns the same object when nothing is removed. */
 export function filterToolsList(result: Record<string, unknown>, policy: CompiledPolicy): Record<string, unknown> {
   const tools = result.tools;
   if (!Array.isArray(tools)) return result;
-  const kept = tools.filter((t) => !(isObject(t) && typeof t.name === 'string' && policy.isHidden(t.name)));
+  const kept = tools.filter((t) => !isObject(t) || typeof t.name !== 'string' || policy.isOffered(t.name));
   if (kept.length === tools.length) return result;
   const filtered: Record<string, unknown> = { ...result, tools: kept };
   // A filtered list is specific to this policy: a shared cache must not serve it to others.

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:os';
 import type { Logger } from '../log.js';
+import type { Policy } from '../policy/model.js';
 import type { PolicyHolder } from '../policy/watch.js';
 import type { CounterStore } from '../state/store.js';
 import { StreamChannel } from '../transport/stdio.js';
@@ -92,7 +93,7 @@ export function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
       log,
     });
     opts.policy.onReload = (previous, next) => {
-      if (!sameHidden(previous.policy.hide, next.policy.hide)) interceptor.toolsChanged();
+      if (offerSignature(previous.policy) !== offerSignature(next.policy)) interceptor.toolsChanged();
     };
 
     const onSignal = (signal: NodeJS.Signals) => {
@@ -113,8 +114,8 @@ export function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
   });
 }
 
-function sameHidden(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  const set = new Set(a);
-  return b.every((x) => set.has(x));
+/** What decides which tools tools/list offers (see CompiledPolicy.isOffered). */
+function offerSignature(policy: Policy): string {
+  const listed = policy.defaultAction === 'deny' ? policy.tools.map((t) => t.name).sort() : [];
+  return JSON.stringify([[...policy.hide].sort(), listed]);
 }

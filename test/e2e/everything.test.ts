@@ -153,6 +153,11 @@ describe('server-everything behind an allowlist (default: deny)', TIMEOUT, () =>
     assertDenied(await call('get-sum', { a: -1, b: 3 }), { kind: 'condition', rule: 'positive numbers' });
   });
 
+  it('offers only the tools it lists in tools/list', async () => {
+    const { tools } = await proxy.client.listTools();
+    assert.deepEqual(tools.map((t) => t.name).sort(), ['echo', 'get-sum']);
+  });
+
   it('denies every tool it does not list', async () => {
     for (const tool of ['get-tiny-image', 'get-env', 'toggle-simulated-logging']) {
       const denial = assertDenied(await call(tool), { kind: 'not_listed', message: `Tool "${tool}" is not permitted by policy` });

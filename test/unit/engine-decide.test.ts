@@ -88,6 +88,12 @@ describe('hide and default', () => {
     assert.deepEqual(['listed', 'x'].map((t) => hideAll.isHidden(t)), [true, true]);
   });
 
+  it('isOffered: hidden tools, and unlisted tools under default deny, are not offered', () => {
+    assert.deepEqual(['secret', 'listed', 'x'].map((t) => p.isOffered(t)), [false, true, true]);
+    assert.deepEqual(['other', 'listed'].map((t) => denyAll.isOffered(t)), [false, true]);
+    assert.deepEqual(['listed', 'x'].map((t) => hideAll.isOffered(t)), [false, false]);
+  });
+
   it('a tool with a name from Object.prototype is just a name', () => {
     const q = compile(policy({ defaultAction: 'deny', tools: { listed: [] } }));
     assert.equal(verdict(q.decide(call('constructor'))), 'not_listed');

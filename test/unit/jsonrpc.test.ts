@@ -8,7 +8,7 @@ import { ambiguousKey, classify, foldKey, idKey, type Classified } from '../../s
 /** classify() of the JSON text, reduced to what the gate acts on. */
 function kindOf(text: string): [Classified['kind'], unknown] {
   const c = classify(JSON.parse(text));
-  return [c.kind, c.kind === 'invalid' ? c.id : c.msg.id];
+  return [c.kind, c.kind === 'invalid' ? c.id : 'id' in c.msg ? c.msg.id : undefined];
 }
 
 describe('classify', () => {
