@@ -61,7 +61,7 @@ export async function runExplain(flags: ExplainFlags): Promise<number> {
 
   const policy = compile(loaded.policy);
   const call = parsed.call;
-  const needs = policy.requirements(call.name);
+  const needs = policy.requirements(call);
   const counters = new Map(needs.reads.map((ref) => [ref.id, assumed.get(ref.id) ?? 0]));
   let schema: ToolSchemaInfo | null | undefined;
   if (needs.needsSchema && inputSchema !== undefined) {

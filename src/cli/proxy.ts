@@ -53,7 +53,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
 
   // Backends that arrive in later versions: refuse clearly rather than pretend.
   if (flags.transport !== 'stdio') return notYet(`--transport ${flags.transport}`, 'the HTTP listener');
-  if (flags.upstream) return notYet('--upstream', 'remote (HTTP) upstream servers');
+  if (flags.upstream) return notYet('--upstream', 'support for remote (HTTP) upstream servers');
   if (flags.stateDsn) return notYet('--state-dsn', 'the shared Redis counter store');
 
   const log = createLogger(flags.logLevel);

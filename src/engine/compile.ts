@@ -1,7 +1,8 @@
 // The gate's decision function. `compile` does all the parsing once per policy load (regexes,
 // paths, counter lookups, per-tool rule lists, requirements); `decide` then walks prepared
 // data only: no regex or path parsing, no closures, and no trace objects unless asked for.
-import type { Counter, Limit, Policy, Rule, ToolPolicy } from '../policy/model.js';
+import type { Counter, CounterKey, Limit, Policy, Rule, ToolPolicy } from '../policy/model.js';
+import { bucketOf, type CompiledKey } from './buckets.js';
 import {
   badIncrementMessage,
   conditionFailure,
@@ -23,6 +24,7 @@ import type {
   Denial,
   Requirements,
   RuleTrace,
+  ToolCall,
 } from './types.js';
 
 export interface CompiledPolicy {
@@ -32,8 +34,10 @@ export interface CompiledPolicy {
   /** Whether tools/list shows the tool: not hidden, and under `default: deny` listed under
    * `tools` (an agent gains nothing from seeing a tool it may never call). */
   isOffered(tool: string): boolean;
-  /** What must be gathered before deciding for this tool (precomputed; unlisted tools share one). */
-  requirements(tool: string): Requirements;
+  /** What must be gathered before deciding this call. Precomputed per tool (unlisted tools share
+   * one) and returned as is, unless the call reads a keyed counter, whose bucket depends on the
+   * call's arguments. */
+  requirements(call: ToolCall): Requirements;
   /** Trace off by default (hot path). */
   decide(input: DecideInput, options?: { trace?: boolean }): Decision;
 }
@@ -44,14 +48,27 @@ interface CompiledCondition {
   /** Set for `args.` conditions. */
   readonly arg: ArgPath | undefined;
   /** Set for `state.` conditions: the counter read, as its defining rule declares it. */
-  readonly state: CounterRef | undefined;
+  readonly state: DeclaredCounter | undefined;
+}
+
+/** A counter as its rule declares it; a keyed one is a family of buckets, one per key value. */
+interface DeclaredCounter {
+  readonly ref: CounterRef;
+  readonly key: CompiledKey | undefined;
 }
 
 interface CompiledCounter {
-  readonly ref: CounterRef;
+  readonly declared: DeclaredCounter;
   readonly increment: number;
   readonly from: ArgPath | undefined;
   readonly limits: Limit[];
+}
+
+/** A tool's requirements: fixed, unless some read is of a keyed counter. */
+interface RequirementsPlan {
+  readonly fixed: Requirements;
+  /** The counters read, in order; undefined when none is keyed (then `fixed` says it all). */
+  readonly keyedReads: readonly DeclaredCounter[] | undefined;
 }
 
 interface CompiledRule {
@@ -69,6 +86,7 @@ interface CompiledRule {
 const WILDCARD = '*';
 
 const NOTHING_REQUIRED: Requirements = Object.freeze({ reads: Object.freeze([]) as unknown as CounterRef[], needsSchema: false, needsValidator: false });
+const NOTHING_PLANNED: RequirementsPlan = Object.freeze({ fixed: NOTHING_REQUIRED, keyedReads: undefined });
 
 /** Compiles a loaded policy. Throws only when the policy breaks the loader's guarantees (an
  * operand that does not suit its operator, a `state.` path with no defining counter...). */
@@ -90,17 +108,21 @@ export function compile(policy: Policy): CompiledPolicy {
   const defaultDeny = policy.defaultAction === 'deny';
   const isHidden = (tool: string): boolean => hideAll || hidden.has(tool);
 
-  const requirementsByTool = new Map<string, Requirements>();
-  for (const [tool, rules] of byTool) requirementsByTool.set(tool, requirementsOf(rules));
-  const unlistedRequirements = defaultDeny ? NOTHING_REQUIRED : requirementsOf(wildcardRules);
+  const plans = new Map<string, RequirementsPlan>();
+  for (const [tool, rules] of byTool) plans.set(tool, planRequirements(rules));
+  const unlistedPlan = defaultDeny ? NOTHING_PLANNED : planRequirements(wildcardRules);
 
   return {
     policy,
     isHidden,
     isOffered: (tool: string): boolean => !isHidden(tool) && (!defaultDeny || byTool.has(tool)),
-    requirements(tool: string): Requirements {
+    requirements(call: ToolCall): Requirements {
+      const tool = call.name;
       if (isHidden(tool)) return NOTHING_REQUIRED;
-      return requirementsByTool.get(tool) ?? unlistedRequirements;
+      const plan = plans.get(tool) ?? unlistedPlan;
+      if (plan.keyedReads === undefined) return plan.fixed;
+      const reads = plan.keyedReads.map((d) => (d.key === undefined ? d.ref : bucketOf(d.ref, d.key, call).ref));
+      return { reads, needsSchema: plan.fixed.needsSchema, needsValidator: plan.fixed.needsValidator };
     },
     decide(input: DecideInput, options?: { trace?: boolean }): Decision {
       const tool = input.call.name;
@@ -120,21 +142,30 @@ function deniedBefore(denial: Denial): Decision {
 }
 
 /** Every counter a rule declares, by the id `state.` paths and charges use. */
-function counterRefs(policy: Policy): Map<string, CounterRef> {
-  const refs = new Map<string, CounterRef>();
+function counterRefs(policy: Policy): Map<string, DeclaredCounter> {
+  const refs = new Map<string, DeclaredCounter>();
   const lists = policy.wildcard ? [...policy.tools, policy.wildcard] : policy.tools;
   for (const tp of lists) {
     for (const rule of tp.rules) {
       const c: Counter | undefined = rule.counter;
       if (c === undefined) continue;
       const id = `${c.owner}.${c.name}`;
-      if (!refs.has(id)) refs.set(id, Object.freeze({ id, owner: c.owner, scope: c.scope, window: Object.freeze({ ...c.window }) }));
+      if (refs.has(id)) continue;
+      const ref: CounterRef = Object.freeze({ id, owner: c.owner, scope: c.scope, window: Object.freeze({ ...c.window }) });
+      refs.set(id, Object.freeze({ ref, key: compileKey(c.key) }));
     }
   }
   return refs;
 }
 
-function compileRule(tool: string, rule: Rule, refs: Map<string, CounterRef>): CompiledRule {
+function compileKey(key: CounterKey | undefined): CompiledKey | undefined {
+  if (key === undefined) return undefined;
+  if ('all' in key) return Object.freeze({ all: true });
+  if (key.paths.length === 0) throw new Error('a counter key needs at least one path');
+  return Object.freeze({ all: false, paths: Object.freeze(key.paths.map(compileArgPath)) });
+}
+
+function compileRule(tool: string, rule: Rule, refs: Map<string, DeclaredCounter>): CompiledRule {
   const where = `rule ${JSON.stringify(rule.name)} of ${JSON.stringify(tool)}`;
   const conditions = rule.conditions.map((cond): CompiledCondition => {
     const operator = compileOperator(cond.op, cond.value);
@@ -152,7 +183,7 @@ function compileRule(tool: string, rule: Rule, refs: Map<string, CounterRef>): C
   if (c !== undefined) {
     if (!(Number.isFinite(c.increment) && c.increment >= 0)) throw new Error(`${where}: increment must be a non-negative number`);
     counter = {
-      ref: refs.get(`${c.owner}.${c.name}`)!,
+      declared: refs.get(`${c.owner}.${c.name}`)!,
       increment: c.increment,
       from: c.incrementFrom === undefined ? undefined : compileArgPath(c.incrementFrom),
       limits: c.limits,
@@ -171,8 +202,8 @@ function compileRule(tool: string, rule: Rule, refs: Map<string, CounterRef>): C
   };
 }
 
-function requirementsOf(rules: readonly CompiledRule[]): Requirements {
-  const reads: CounterRef[] = [];
+function planRequirements(rules: readonly CompiledRule[]): RequirementsPlan {
+  const reads: DeclaredCounter[] = [];
   let needsSchema = false;
   let needsValidator = false;
   for (const rule of rules) {
@@ -182,8 +213,14 @@ function requirementsOf(rules: readonly CompiledRule[]): Requirements {
       if (cond.state !== undefined && !reads.includes(cond.state)) reads.push(cond.state);
     }
   }
-  if (reads.length === 0 && !needsSchema) return NOTHING_REQUIRED;
-  return Object.freeze({ reads: Object.freeze(reads) as CounterRef[], needsSchema, needsValidator });
+  if (reads.length === 0 && !needsSchema) return NOTHING_PLANNED;
+  const fixed: Requirements = Object.freeze({
+    reads: Object.freeze(reads.map((d) => d.ref)) as CounterRef[],
+    needsSchema,
+    needsValidator,
+  });
+  const keyed = reads.some((d) => d.key !== undefined);
+  return Object.freeze({ fixed, keyedReads: keyed ? Object.freeze(reads) : undefined });
 }
 
 function runRules(rules: readonly CompiledRule[], input: DecideInput, tracing: boolean): Decision {
@@ -225,22 +262,26 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
   for (let i = 0; i < conditions.length; i++) {
     const cond = conditions[i]!;
     let actual: Resolved;
+    // A read of a keyed counter reads the bucket of this call's key values.
+    let bucket: string | undefined;
     if (cond.state !== undefined) {
-      const value = input.counters?.get(cond.state.id);
+      const { ref, key } = cond.state;
+      const id = key === undefined ? ref.id : (bucket = bucketOf(ref, key, input.call).ref.id);
+      const value = input.counters?.get(id);
       if (value === undefined) {
         // Fail closed: a limit that cannot be read is not assumed to hold.
         if (rt !== undefined) {
-          rt.conditions.push(conditionTrace(cond, MISSING, false));
+          rt.conditions.push(conditionTrace(cond, MISSING, false, bucket));
           rt.note = `counter ${cond.path} is unavailable`;
         }
-        return { kind: 'state_unavailable', rule: name, message: stateUnavailableMessage(name, cond.path), details: { counter: cond.state.id } };
+        return { kind: 'state_unavailable', rule: name, message: stateUnavailableMessage(name, cond.path), details: { counter: id } };
       }
       actual = value;
     } else {
       actual = resolveArgPath(args, cond.arg!);
     }
     const passed = applyOperator(cond.operator, actual);
-    if (rt !== undefined) rt.conditions.push(conditionTrace(cond, actual, passed));
+    if (rt !== undefined) rt.conditions.push(conditionTrace(cond, actual, passed, bucket));
     if (!passed) {
       const { op, expected } = cond.operator;
       const why = conditionFailure(cond.path, op, expected, actual, actual === MISSING);
@@ -275,7 +316,14 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
     }
     amount = n + 0; // -0 counts as 0
   }
-  const charge: Charge = { ref: counter.ref, amount, limits: counter.limits, rule: name };
+  const { ref, key } = counter.declared;
+  let charge: Charge;
+  if (key === undefined) {
+    charge = { ref, amount, limits: counter.limits, rule: name };
+  } else {
+    const bucket = bucketOf(ref, key, input.call);
+    charge = { ref: bucket.ref, amount, limits: counter.limits, rule: name, key: bucket.key };
+  }
   if (rule.message !== undefined) charge.message = rule.message;
   return charge;
 }
@@ -312,9 +360,10 @@ function schemaUnavailable(rule: CompiledRule, tool: string): Denial {
   return { kind: 'schema_unavailable', rule: rule.name, message: schemaUnavailableMessage(rule.name, tool) };
 }
 
-function conditionTrace(cond: CompiledCondition, actual: Resolved, passed: boolean): ConditionTrace {
+function conditionTrace(cond: CompiledCondition, actual: Resolved, passed: boolean, bucket: string | undefined): ConditionTrace {
   const t: ConditionTrace = { path: cond.path, op: cond.operator.op, expected: cond.operator.expected, passed };
   if (actual === MISSING) t.missing = true;
   else t.actual = actual;
+  if (bucket !== undefined) t.counter = bucket;
   return t;
 }

@@ -1,7 +1,7 @@
 // A readable account of one decision, for `intercept explain`. Built from the trace that
 // `decide(..., { trace: true })` records; a decision made without a trace shows no rules.
 import type { Limit, Window } from '../policy/model.js';
-import { formatValue } from './messages.js';
+import { bucketPhrase, formatValue } from './messages.js';
 import type { Charge, ConditionTrace, Decision, RuleTrace, ToolCall } from './types.js';
 
 const OUTCOME: Record<RuleTrace['outcome'], string> = {
@@ -57,12 +57,14 @@ function formatArgs(args: Record<string, unknown>): string {
 function formatCondition(c: ConditionTrace): string {
   const mark = c.passed ? '✓' : '✗';
   const actual = c.missing === true ? 'missing' : formatValue(c.actual);
-  return `${mark} ${c.path} ${c.op} ${formatValue(c.expected)} (actual: ${actual})`;
+  const bucket = c.counter === undefined ? '' : `, counter ${c.counter}`;
+  return `${mark} ${c.path} ${c.op} ${formatValue(c.expected)} (actual: ${actual}${bucket})`;
 }
 
 export function formatCharge(charge: Charge): string {
   const { ref } = charge;
-  return `counter ${ref.id} +${charge.amount} (limit ${formatLimits(charge.limits)}, window ${formatWindow(ref.window)}, scope ${ref.scope})`;
+  const bucket = charge.key === undefined ? '' : `, ${bucketPhrase(charge.key)}`;
+  return `counter ${ref.id} +${charge.amount} (limit ${formatLimits(charge.limits)}, window ${formatWindow(ref.window)}, scope ${ref.scope}${bucket})`;
 }
 
 function formatLimits(limits: readonly Limit[]): string {

@@ -1,7 +1,7 @@
 // The texts an agent reads when a call is denied. A rule's own message (`on_deny` / `reason`)
 // always wins where the policy author can give one; the defaults name what failed.
 import { GLOBAL_OWNER, type Limit, type PolicyValue, type Window } from '../policy/model.js';
-import type { Charge, Denial } from './types.js';
+import type { BucketKey, Charge, Denial } from './types.js';
 
 /** Every denial reaches the agent behind this prefix (the Go reference's, which agents know). */
 export const DENIAL_PREFIX = '[INTERCEPT POLICY DENIED] ';
@@ -96,34 +96,54 @@ function callsAllowed(limit: Limit): number {
   return limit.inclusive ? limit.value : Math.ceil(limit.value) - 1;
 }
 
+/** Which bucket of a keyed counter, for messages: `with to="+15551234567"` (paths shown without
+ * `args.`, values cut like other values) or `for identical calls to "send_sms"`. */
+export function bucketPhrase(key: BucketKey): string {
+  if ('all' in key) return `for identical calls to ${toolQuoted(key.tool)}`;
+  const parts = key.paths.map((path, i) => `${path.startsWith('args.') ? path.slice('args.'.length) : path}=${formatValue(key.values[i])}`);
+  return `with ${parts.join(', ')}`;
+}
+
+/** A bucket's key for `details.key`: `"args"`, or each path with its value. */
+function bucketDetail(key: BucketKey): unknown {
+  if ('all' in key) return 'args';
+  return Object.fromEntries(key.paths.map((path, i) => [path, key.values[i]]));
+}
+
 /** The denial for a charge the counter store refused. */
 export function rateLimitDenial(charge: Charge, current: number, retryAfterMs?: number): Denial {
-  const { ref, amount } = charge;
+  const { ref, amount, key } = charge;
   const limit = breachedLimit(charge.limits, current, amount);
   const retryAfterSeconds =
     retryAfterMs !== undefined && Number.isFinite(retryAfterMs) && retryAfterMs >= 0 ? Math.ceil(retryAfterMs / 1000) : undefined;
   const unit = windowUnit(ref.window);
+  // A keyed counter is named by its own id, and the bucket by the values that chose it.
+  const counterId = ref.counter ?? ref.id;
+  const bucket = key === undefined ? '' : ` ${bucketPhrase(key)}`;
   let message = charge.message;
   if (message === undefined) {
     if (limit === undefined) {
-      message = `Limit for counter ${ref.id} (per ${unit}) reached: ${current} + ${amount} would exceed it`;
-    } else if (ref.window.kind === 'calendar' && ref.id.endsWith(`._rate_${ref.window.unit}`)) {
+      message = `Limit for counter ${counterId} (per ${unit}) reached${bucket}: ${current} + ${amount} would exceed it`;
+    } else if (ref.window.kind === 'calendar' && counterId.endsWith(`._rate_${ref.window.unit}`)) {
       // The v1 reference's exact text for the `rate_limit: N/unit` shorthand.
-      message = `Rate limit of ${callsAllowed(limit)} per ${unit} reached. Try again later.`;
+      message = `Rate limit of ${callsAllowed(limit)} per ${unit} reached${bucket}. Try again later.`;
     } else if (ref.window.kind === 'rolling') {
       const owner = ref.owner;
-      const target = owner === GLOBAL_OWNER ? 'across all tools' : `for ${toolQuoted(owner)}`;
+      let target = owner === GLOBAL_OWNER ? 'across all tools' : `for ${toolQuoted(owner)}`;
+      if (key !== undefined) target = 'all' in key ? bucketPhrase(key) : `${target}${bucket}`;
       const retry = retryAfterSeconds !== undefined ? `try again in ${plural(Math.max(1, retryAfterSeconds), 'second', 'seconds')}` : 'try again later';
       message = `Rate limit of ${plural(callsAllowed(limit), 'call', 'calls')} per ${unit} reached ${target}; ${retry}.`;
     } else {
-      message = `Limit of ${limit.value} for counter ${ref.id} (per ${unit}) reached: ${current} + ${amount} would exceed it`;
+      message = `Limit of ${limit.value} for counter ${counterId} (per ${unit}) reached${bucket}: ${current} + ${amount} would exceed it`;
     }
   }
+  const details: Record<string, unknown> = { counter: ref.id, limit: limit?.value, window: ref.window, current, amount };
+  if (key !== undefined) details.key = bucketDetail(key);
   const denial: Denial = {
     kind: 'rate_limit',
     rule: charge.rule,
     message,
-    details: { counter: ref.id, limit: limit?.value, window: ref.window, current, amount },
+    details,
   };
   if (retryAfterSeconds !== undefined) denial.retryAfterSeconds = retryAfterSeconds;
   return denial;

@@ -10,13 +10,23 @@ export interface ToolCall {
 
 /** A counter as the engine sees it; the caller maps it to a storage key (keys.ts). */
 export interface CounterRef {
-  /** `<owner>.<name>`, e.g. `create_issue.hourly_count`, `_global._rate_minute`. */
+  /** `<owner>.<name>`, e.g. `create_issue.hourly_count`, `_global._rate_minute`; for one bucket
+   * of a keyed counter `<owner>.<name>[<digest>]`, the digest being 16 hex characters. */
   id: string;
   /** The tool the counter belongs to (`_global` for wildcard rules); may itself contain dots. */
   owner: string;
+  /** Set on a bucket of a keyed counter: the counter's own id, `<owner>.<name>`. */
+  counter?: string;
   scope: Scope;
   window: Window;
 }
+
+/** The argument values that chose a keyed counter's bucket. */
+export type BucketKey =
+  /** `key: args`: the bucket of calls to `tool` with these exact arguments. */
+  | { all: true; tool: string }
+  /** The key's paths as written, and the value found at each (null when missing). */
+  | { paths: readonly string[]; values: readonly unknown[] };
 
 /** What the engine needs to know about the tool from the upstream's `tools/list`. */
 export interface ToolSchemaInfo {
@@ -30,7 +40,7 @@ export interface DecideInput {
   call: ToolCall;
   /** ms since the epoch. */
   now: number;
-  /** Current values for the counters listed in `requirements().reads`, keyed by CounterRef.id.
+  /** Current values for the counters listed in `requirements(call).reads`, keyed by CounterRef.id.
    * A missing entry means the value could not be read (the backend is down). */
   counters?: ReadonlyMap<string, number>;
   /** The tool's schema: undefined when not needed or not fetched, null when the upstream has
@@ -38,9 +48,9 @@ export interface DecideInput {
   schema?: ToolSchemaInfo | null;
 }
 
-/** What must be gathered (asynchronously) before `decide` can run for a tool. */
+/** What must be gathered (asynchronously) before `decide` can run for a call. */
 export interface Requirements {
-  /** Counters read by `state.` conditions. */
+  /** Counters read by `state.` conditions (for a keyed counter, the call's bucket). */
   reads: CounterRef[];
   /** Some rule validates arguments against the tool's inputSchema. */
   needsSchema: boolean;
@@ -82,6 +92,8 @@ export interface Charge {
   rule: string;
   /** The rule's own denial message (on_deny / reason), if it has one. */
   message?: string;
+  /** For a keyed counter: the values that chose the bucket (`ref.id` names the bucket). */
+  key?: BucketKey;
 }
 
 export interface ConditionTrace {
@@ -90,6 +102,8 @@ export interface ConditionTrace {
   expected: PolicyValue;
   /** The resolved value; `missing: true` when the path did not resolve. */
   actual?: unknown;
+  /** For a read of a keyed counter: the id of the bucket read. */
+  counter?: string;
   missing?: boolean;
   passed: boolean;
 }

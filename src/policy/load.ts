@@ -22,6 +22,7 @@ import {
   OPERATORS,
   type Condition,
   type Counter,
+  type CounterKey,
   type LoadResult,
   type Operator,
   type Policy,
@@ -204,7 +205,9 @@ class Reader {
         continue;
       }
       if (known && !known.includes(key)) {
-        const guess = suggest(key, known);
+        // Two edits turn almost any short word into another (`per` into `key`): keep
+        // suggestions for words of three letters or fewer to one edit.
+        const guess = suggest(key, known, key.length <= 3 ? 1 : 2);
         this.issue(keyPos, path, `unknown key ${JSON.stringify(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`);
         continue;
       }
@@ -471,6 +474,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
   // state / rate_limit: at most one counter per rule.
   const stateField = f.get('state');
   const rateField = f.get('rate_limit');
+  const keyField = f.get('key');
   if (stateField) {
     const counter = readState(r, stateField, path, ctx.owner);
     if (counter) {
@@ -491,6 +495,8 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
         );
       }
       const parsed = parseShorthand(v.value);
+      // The string has no room for a key, so the rule carries it.
+      const key = keyField && !stateField ? readKey(r, keyField, path) : undefined;
       if (!parsed.ok) r.issue(rateField.valuePos, path, parsed.message);
       else if (!stateField) {
         rule.counter = {
@@ -502,6 +508,7 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
           limits: [{ value: parsed.count, inclusive: true }],
           pos: rateField.valuePos,
         };
+        if (key) rule.counter.key = key;
         result.counterKind = 'shorthand';
       }
     } else if (isMap(v)) {
@@ -518,6 +525,18 @@ function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: Rul
         `rate_limit must be a string like "5/hour" or a map with max and window, got ${shown(v)}`,
       );
     }
+  }
+
+  // A rule-level key belongs to a rate_limit string; anywhere else, say where it goes.
+  if (keyField) {
+    const rateKind = rateField === undefined ? undefined : isMap(rateField.value) ? 'map' : isScalar(rateField.value) && typeof rateField.value.value === 'string' ? 'string' : 'other';
+    let misplaced: string | undefined;
+    if (stateField) misplaced = 'key belongs inside the state block: state: {counter, window, key}';
+    else if (rateKind === 'map') misplaced = 'key belongs inside the rate_limit map: rate_limit: {max, window, key}';
+    else if (rateKind === undefined) {
+      misplaced = 'key needs a counter: write it next to a rate_limit string ("5/hour"), or inside a rate_limit or state map';
+    }
+    if (misplaced) r.issue(keyField.keyPos, path, misplaced);
   }
 
   // validate
@@ -725,6 +744,8 @@ function readState(r: Reader, field: Field, rulePath: string, owner: string): Co
   }
 
   const scope = readScope(r, f.get('scope'), path, 'global');
+  const keyField = f.get('key');
+  const key = keyField ? readKey(r, keyField, path) : undefined;
   if (r.issues.length > before || name === undefined || !isCalendarUnit(unit)) return undefined;
   const counter: Counter = {
     name,
@@ -736,6 +757,7 @@ function readState(r: Reader, field: Field, rulePath: string, owner: string): Co
     pos: at,
   };
   if (incrementFrom !== undefined) counter.incrementFrom = incrementFrom;
+  if (key) counter.key = key;
   return counter;
 }
 
@@ -772,8 +794,10 @@ function readRollingLimit(r: Reader, node: YAMLMap, path: string, owner: string,
   }
 
   const scope = readScope(r, f.get('scope'), path, 'session');
+  const keyField = f.get('key');
+  const key = keyField ? readKey(r, keyField, path) : undefined;
   if (r.issues.length > before || max === undefined || seconds === undefined) return undefined;
-  return {
+  const counter: Counter = {
     name: `_rate:${ruleName}`,
     owner,
     window: { kind: 'rolling', seconds },
@@ -782,6 +806,56 @@ function readRollingLimit(r: Reader, node: YAMLMap, path: string, owner: string,
     limits: [{ value: max, inclusive: true }],
     pos: at,
   };
+  if (key) counter.key = key;
+  return counter;
+}
+
+/** `key: args`, or `key: [args.a, args.b.c]`: what splits a counter into buckets. */
+function readKey(r: Reader, field: Field, path: string): CounterKey | undefined {
+  const node = field.value;
+  if (isScalar(node) && node.value === 'args') return { all: true };
+  if (!isSeq(node)) {
+    const text = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
+    // One path written without brackets is the likeliest slip; show the fix.
+    const hint = text !== undefined && checkArgPath('key', text) === undefined ? ` (write key: [${text}])` : '';
+    r.issue(field.valuePos, path, `key must be "args" or a list of "args." paths, got ${shown(node)}${hint}`);
+    return undefined;
+  }
+  if (node.items.length === 0) {
+    r.issue(field.valuePos, path, 'key must not be an empty list');
+    return undefined;
+  }
+  const before = r.issues.length;
+  const seen = new Map<string, number>();
+  node.items.forEach((item, i) => {
+    const entry = r.resolve(item);
+    const at = r.posOf(isAlias(item) ? item : entry ?? node);
+    const label = `key[${i}]`;
+    const text = isScalar(entry) && typeof entry.value === 'string' ? entry.value : undefined;
+    if (text === undefined) {
+      r.issue(at, path, `${label} must start with "args.", got ${shown(entry)}`);
+      return;
+    }
+    const problem = checkArgPath(label, text);
+    const first = seen.get(text);
+    if (problem !== undefined) {
+      const hint = text === 'args' ? ' (write key: args, without brackets, to key by all the arguments)' : '';
+      r.issue(at, path, problem + hint);
+    } else if (first !== undefined) {
+      r.issue(at, path, `duplicate key path ${JSON.stringify(text)} (also key[${first}])`);
+    } else {
+      seen.set(text, i);
+    }
+  });
+  return r.issues.length > before ? undefined : { paths: [...seen.keys()] };
+}
+
+/** Why `text` is not an argument path (the rules of condition paths), or undefined. */
+function checkArgPath(what: string, text: string): string | undefined {
+  if (!text.startsWith('args.')) return `${what} must start with "args.", got ${JSON.stringify(text)}`;
+  if (text === 'args.') return `${what} must name an argument after "args.", got "args."`;
+  if (text.split('.').includes('')) return `${what} must not have empty segments, got ${JSON.stringify(text)}`;
+  return undefined;
 }
 
 function readScope(r: Reader, field: Field | undefined, path: string, fallback: Scope): Scope {

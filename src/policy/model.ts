@@ -56,6 +56,11 @@ export interface Limit {
   inclusive: boolean;
 }
 
+/** What splits a counter into one count per argument value (a bucket each):
+ * `{ all: true }` for `key: args` (the whole arguments, so identical calls share a bucket),
+ * or the `args.` paths whose values, together, choose the bucket. */
+export type CounterKey = { all: true } | { paths: string[] };
+
 /** A counter owned by one rule: a v1 `state` block, or a desugared `rate_limit`. */
 export interface Counter {
   /** The counter name as referenced from conditions: `state.<owner>.<name>`. */
@@ -70,6 +75,9 @@ export interface Counter {
   incrementFrom?: string;
   /** Caps checked atomically at reservation time. Empty: the counter only counts. */
   limits: Limit[];
+  /** Absent: one count for the whole counter. Present: one count per key value; limits apply
+   * to each bucket separately, and `state.` reads see the bucket of the call being decided. */
+  key?: CounterKey;
   pos: SourcePos;
 }
 

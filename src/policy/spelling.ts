@@ -12,11 +12,13 @@ export const RULE_KEYS = [
   'reason',
   'state',
   'rate_limit',
+  // Only next to a `rate_limit: N/window` string (the maps take their own `key`).
+  'key',
   'validate',
 ] as const;
 export const CONDITION_KEYS = ['path', 'op', 'value'] as const;
-export const STATE_KEYS = ['counter', 'window', 'increment', 'increment_from', 'scope'] as const;
-export const RATE_LIMIT_KEYS = ['max', 'window', 'scope'] as const;
+export const STATE_KEYS = ['counter', 'window', 'increment', 'increment_from', 'scope', 'key'] as const;
+export const RATE_LIMIT_KEYS = ['max', 'window', 'scope', 'key'] as const;
 export const VALIDATE_KEYS = ['required_args', 'schema'] as const;
 
 export const CALENDAR_UNITS: readonly CalendarUnit[] = ['minute', 'hour', 'day'];

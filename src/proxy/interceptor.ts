@@ -197,7 +197,7 @@ export class Interceptor {
     }
     const call = parsed.call;
     const policy = this.opts.policy();
-    const needs = policy.requirements(call.name);
+    const needs = policy.requirements(call);
 
     const counters = needs.reads.length > 0 ? await this.readCounters(needs.reads) : undefined;
     let schema: ToolSchemaInfo | null | undefined;

@@ -239,11 +239,6 @@ export class RawProxy {
     return all;
   }
 
-  /** Drops every queued message that matches (e.g. server notifications a test ignores). */
-  discard(pred: (m: unknown) => boolean): void {
-    this.queue = this.queue.filter((m) => !pred(m));
-  }
-
   freshId(): number {
     return this.nextId++;
   }

@@ -457,11 +457,11 @@ describe('state reads', () => {
       ['not-listed tool under default deny needs nothing', compile({ ...schemaRules.policy, defaultAction: 'deny' }), 'unlisted', { reads: [], needsSchema: false, needsValidator: false }],
     ];
     for (const [label, compiled, tool, expected] of cases) {
-      it(label, () => assert.deepEqual(compiled.requirements(tool), expected));
+      it(label, () => assert.deepEqual(compiled.requirements({ name: tool, args: {} }), expected));
     }
 
     it('unlisted tools share one requirements object', () => {
-      assert.equal(schemaRules.requirements('a'), schemaRules.requirements('b'));
+      assert.equal(schemaRules.requirements({ name: 'a', args: {} }), schemaRules.requirements({ name: 'b', args: {} }));
     });
   });
 });

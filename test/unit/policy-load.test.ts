@@ -316,6 +316,67 @@ const ISSUE_ROWS: IssueRow[] = [
   { name: 'misspelt rate_limit key', yaml: rolling('{max: 5, windw: 60, window: 60}'), path: L0, line: 5, message: 'unknown key "windw" (did you mean "window"?)' },
   { name: 'unknown rate_limit key', yaml: rolling('{max: 5, window: 60, per: user}'), path: L0, line: 5, message: 'unknown key "per"' },
 
+  // key
+  { name: 'key a single path without brackets', yaml: rolling('{max: 5, window: 60, key: args.to}'), path: L0, line: 5, message: 'key must be "args" or a list of "args." paths, got "args.to" (write key: [args.to])' },
+  { name: 'key an unknown word', yaml: rolling('{max: 5, window: 60, key: all}'), path: L0, line: 5, message: 'key must be "args" or a list of "args." paths, got "all"' },
+  { name: 'key in capitals', yaml: rolling('{max: 5, window: 60, key: ARGS}'), path: L0, line: 5, message: 'key must be "args" or a list of "args." paths, got "ARGS"' },
+  { name: 'key a map', yaml: rolling('{max: 5, window: 60, key: {to: 1}}'), path: L0, line: 5, message: 'key must be "args" or a list of "args." paths, got a map' },
+  { name: 'key blank', yaml: rolling('{max: 5, window: 60, key: }'), path: L0, line: 5, message: 'key must be "args" or a list of "args." paths, got ""' },
+  { name: 'key an empty list', yaml: rolling('{max: 5, window: 60, key: []}'), path: L0, line: 5, message: 'key must not be an empty list' },
+  {
+    name: 'key [args]',
+    yaml: rolling('{max: 5, window: 60, key: [args]}'),
+    path: L0,
+    line: 5,
+    message: 'key[0] must start with "args.", got "args" (write key: args, without brackets, to key by all the arguments)',
+  },
+  { name: 'key entry without args.', yaml: rolling('{max: 5, window: 60, key: [args.a, to]}'), path: L0, line: 5, message: 'key[1] must start with "args.", got "to"' },
+  { name: 'key entry a state path', yaml: rolling('{max: 5, window: 60, key: [state.t.n]}'), path: L0, line: 5, message: 'key[0] must start with "args.", got "state.t.n"' },
+  { name: 'key entry a number', yaml: rolling('{max: 5, window: 60, key: [5]}'), path: L0, line: 5, message: 'key[0] must start with "args.", got "5"' },
+  { name: 'key entry a list', yaml: rolling('{max: 5, window: 60, key: [[args.a]]}'), path: L0, line: 5, message: 'key[0] must start with "args.", got a list' },
+  { name: 'key entry args. alone', yaml: rolling('{max: 5, window: 60, key: ["args."]}'), path: L0, line: 5, message: 'key[0] must name an argument after "args.", got "args."' },
+  { name: 'key entry with an empty segment', yaml: rolling('{max: 5, window: 60, key: [args.a..b]}'), path: L0, line: 5, message: 'key[0] must not have empty segments, got "args.a..b"' },
+  { name: 'key entry with a trailing dot', yaml: rolling('{max: 5, window: 60, key: [args.a.]}'), path: L0, line: 5, message: 'key[0] must not have empty segments, got "args.a."' },
+  {
+    name: 'key path listed twice',
+    yaml: rules('- action: allow', '  rate_limit:', '    max: 5', '    window: 60', '    key:', '      - args.to', '      - args.from', '      - args.to'),
+    path: L0,
+    line: 11,
+    message: 'duplicate key path "args.to" (also key[0])',
+  },
+  { name: 'bad key in a state block', yaml: state('{counter: c, window: hour, key: [to]}'), path: S0, line: 5, message: 'key[0] must start with "args.", got "to"' },
+  { name: 'bad key next to a rate_limit string', yaml: rules('- name: a', '  rate_limit: 5/hour', '  key: to'), path: R0, line: 6, message: 'key must be "args" or a list of "args." paths, got "to"' },
+  { name: 'keys for key (rate_limit map)', yaml: rolling('{max: 5, window: 60, keys: [args.to]}'), path: L0, line: 5, message: 'unknown key "keys" (did you mean "key"?)' },
+  { name: 'kye for key (state)', yaml: state('{counter: c, window: hour, kye: args}'), path: S0, line: 5, message: 'unknown key "kye" (did you mean "key"?)' },
+  {
+    name: 'rule-level key with a rate_limit map',
+    yaml: rules('- action: allow', '  rate_limit: {max: 5, window: 60}', '  key: [args.to]'),
+    path: R0,
+    line: 6,
+    message: 'key belongs inside the rate_limit map: rate_limit: {max, window, key}',
+  },
+  {
+    name: 'rule-level key with a state block',
+    yaml: rules('- name: a', '  state: {counter: c, window: hour}', '  key: [args.to]'),
+    path: R0,
+    line: 6,
+    message: 'key belongs inside the state block: state: {counter, window, key}',
+  },
+  {
+    name: 'rule-level key with no counter',
+    yaml: rules('- name: a', '  conditions: [{path: args.a, op: eq, value: 1}]', '  key: args'),
+    path: R0,
+    line: 6,
+    message: 'key needs a counter: write it next to a rate_limit string ("5/hour"), or inside a rate_limit or state map',
+  },
+  {
+    name: 'rule-level key on a deny rule',
+    yaml: rules('- action: deny', '  key: args'),
+    path: R0,
+    line: 5,
+    message: 'key needs a counter: write it next to a rate_limit string ("5/hour"), or inside a rate_limit or state map',
+  },
+
   // validate
   { name: 'validate empty', yaml: rules('- validate: {}'), path: `${R0}.validate`, line: 4, message: 'validate needs required_args: true or schema: true' },
   { name: 'validate blank', yaml: rules('- validate:'), path: `${R0}.validate`, line: 4, message: 'validate needs required_args: true or schema: true' },
@@ -823,6 +884,92 @@ describe('parsePolicy: valid corner cases', () => {
         increment: 1,
         limits: [{ value: 3, inclusive: true }],
       })),
+    );
+  });
+});
+
+describe('parsePolicy: keys', () => {
+  it('keyed-limits.yaml (a key in each spelling, and reads of a keyed counter)', () => {
+    const policy = load(fixture('keyed-limits.yaml'));
+    const [sms, issue, comment] = policy.tools;
+    assert.deepEqual(
+      sms!.rules.map((r) => withoutPos(r.counter)),
+      [
+        {
+          name: '_rate:send_sms#1',
+          owner: 'send_sms',
+          window: { kind: 'rolling', seconds: 3600 },
+          scope: 'session',
+          increment: 1,
+          limits: [{ value: 3, inclusive: true }],
+          key: { paths: ['args.to'] },
+        },
+        {
+          name: '_rate_day',
+          owner: 'send_sms',
+          window: { kind: 'calendar', unit: 'day' },
+          scope: 'global',
+          increment: 1,
+          limits: [{ value: 20, inclusive: true }],
+          key: { paths: ['args.from', 'args.to'] },
+        },
+      ],
+    );
+    assert.deepEqual(withoutPos(issue!.rules[0]), {
+      name: 'issues per repository',
+      action: 'evaluate',
+      conditions: [],
+      counter: {
+        name: 'per_repo',
+        owner: 'create_issue',
+        window: { kind: 'calendar', unit: 'day' },
+        scope: 'global',
+        increment: 1,
+        limits: [{ value: 10, inclusive: true }],
+        key: { paths: ['args.repo.owner', 'args.repo.name'] },
+      },
+      message: 'At most 10 new issues per repository a day',
+    });
+    assert.deepEqual(
+      comment!.rules[0]!.conditions.map((c) => c.path),
+      ['state.create_issue.per_repo'],
+    );
+    assert.deepEqual(policy.wildcard!.rules[0]!.counter!.key, { all: true });
+  });
+
+  const accepted: [string, string, unknown][] = [
+    ['key: args', rolling('{max: 1, window: 60, key: args}'), { all: true }],
+    ['key: "args" quoted', rolling('{max: 1, window: 60, key: "args"}'), { all: true }],
+    ['an index path', rolling('{max: 1, window: 60, key: [args.to.0]}'), { paths: ['args.to.0'] }],
+    ['paths kept in the order written', rolling('{max: 1, window: 60, key: [args.b, args.a.c]}'), { paths: ['args.b', 'args.a.c'] }],
+    ['a key in a session-scoped state block', state('{counter: c, window: day, key: [args.x], scope: session}'), { paths: ['args.x'] }],
+    ['a rule-level key: args next to a rate_limit string', rules('- name: a', '  rate_limit: 5/hour', '  key: args'), { all: true }],
+  ];
+  for (const [label, yaml, key] of accepted) {
+    it(`accepts ${label}`, () => assert.deepEqual(load(yaml).tools[0]!.rules[0]!.counter!.key, key));
+  }
+
+  it('leaves key out of unkeyed counters', () => {
+    assert.equal('key' in load(rolling('{max: 1, window: 60}')).tools[0]!.rules[0]!.counter!, false);
+  });
+
+  it('reports every bad entry of one key, each at its own position', () => {
+    const found = issues(rolling('{max: 5, window: 60, key: [x, args.a, 5, args.a]}'));
+    assert.deepEqual(
+      found.map((i) => [i.line, i.col, i.message]),
+      [
+        [5, 48, 'key[0] must start with "args.", got "x"'],
+        [5, 59, 'key[2] must start with "args.", got "5"'],
+        [5, 62, 'duplicate key path "args.a" (also key[1])'],
+      ],
+    );
+  });
+
+  it('a misplaced rule-level key is reported once, at the key', () => {
+    const found = issues(rules('- action: allow', '  rate_limit: {max: 5, window: 60}', '  key: nonsense'));
+    assert.deepEqual(
+      found.map((i) => [i.line, i.col, i.message]),
+      [[6, 9, 'key belongs inside the rate_limit map: rate_limit: {max, window, key}']],
     );
   });
 });

@@ -62,6 +62,15 @@ const INVALID: [string, string][] = [
   ['default in capitals', 'default: Deny\n'],
   ['version 2', 'version: "2"\n'],
   ['hide as a scalar', 'hide: delete_repo\n'],
+  ['key a single path without brackets', 'tools:\n  t:\n    rules:\n      - rate_limit: {max: 5, window: 60, key: args.to}\n'],
+  ['key an unknown word', 'tools:\n  t:\n    rules:\n      - rate_limit: {max: 5, window: 60, key: all}\n'],
+  ['key an empty list', 'tools:\n  t:\n    rules:\n      - rate_limit: {max: 5, window: 60, key: []}\n'],
+  ['key entry without args.', 'tools:\n  t:\n    rules:\n      - name: a\n        state: {counter: c, window: hour, key: [to]}\n'],
+  ['key entry with an empty segment', 'tools:\n  t:\n    rules:\n      - rate_limit: {max: 5, window: 60, key: [args.a..b]}\n'],
+  ['key path listed twice', 'tools:\n  t:\n    rules:\n      - rate_limit: {max: 5, window: 60, key: [args.a, args.a]}\n'],
+  ['rule-level key with a rate_limit map', 'tools:\n  t:\n    rules:\n      - rate_limit: {max: 5, window: 60}\n        key: [args.to]\n'],
+  ['rule-level key with a state block', 'tools:\n  t:\n    rules:\n      - name: a\n        state: {counter: c, window: hour}\n        key: [args.to]\n'],
+  ['rule-level key with no counter', 'tools:\n  t:\n    rules:\n      - name: a\n        conditions: [{path: args.a, op: eq, value: 1}]\n        key: args\n'],
 ];
 
 describe('policy JSON Schema: invalid snippets', () => {

@@ -1,0 +1,428 @@
+// The SQLite counter store: the embedded default. Counters live in one file and survive
+// restarts, and several proxy processes on one machine may share the file: every reservation
+// is a single `BEGIN IMMEDIATE` transaction (one writer at a time across processes) that reads
+// each counter, checks every limit and writes every charge, or writes nothing. Behaviour
+// matches the memory store (memory.ts) call for call; the contract suite pins it down.
+//
+// Schema (version 1, kept in PRAGMA user_version so later versions can migrate):
+//   calendar_counters (key, unit, window_start) -> value, expires_at
+//     One row per key and calendar window. A charge adds to the row of the window it falls
+//     in, so a rollback targets exactly the window it charged and a newer window is never
+//     touched. `unit` is part of the key so that a counter whose window changes (after a
+//     policy reload) starts again instead of reading another unit's value.
+//   rolling_entries (id, key, at, amount, expires_at)
+//     The exact sliding log: one row per admitted call; a counter's value is the sum of its
+//     rows newer than `now - window`. The (key, at, amount) index covers that sum. `id` is
+//     AUTOINCREMENT so an id is never reused: a late rollback cannot delete a newer call's row.
+//   Every row carries `expires_at` (window end, or `at` + window length), so the sweep deletes
+//   expired rows without knowing any window; both tables are indexed on it.
+//
+// Cleanup: at open and every SWEEP_EVERY reservations, at most SWEEP_BATCH expired rows per
+// table are deleted (bounded work; a backlog drains over several sweeps).
+//
+// Durability: WAL with synchronous=NORMAL. A committed transaction is in the WAL file before
+// COMMIT returns, so it survives the process being killed (even `kill -9`); a power loss or
+// OS crash may lose the last transactions before a checkpoint syncs them.
+//
+// Locking: better-sqlite3 is synchronous, so within one process no two calls interleave. Across
+// processes a writer waits up to `busy_timeout` (default 5 s) for the lock, blocking the event
+// loop meanwhile; beyond that the call rejects and the proxy's state fail mode decides.
+//
+// Arithmetic: amounts are REAL. Calendar values grow by one IEEE addition per charge, exactly
+// as in memory. Rolling sums use SQLite's total(), which sums with error compensation, so for
+// amounts that binary floating point cannot represent exactly the result may differ from a
+// naive sum in the last bit (it is the more accurate one); exact fractions agree exactly.
+import { mkdirSync, openSync, closeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
+import type { CalendarUnit, Limit, Window } from '../policy/model.js';
+import { calendarWindowEnd, calendarWindowStart } from './windows.js';
+
+const SCHEMA_VERSION = 1;
+/** Marks the file as an Intercept counter store ("ICPT"), so a foreign database is refused. */
+const APPLICATION_ID = 0x49435054;
+const SWEEP_EVERY = 200;
+const SWEEP_BATCH = 2000;
+const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+
+// ---------------------------------------------------------------- better-sqlite3 (minimal types)
+// The package ships no types; this is the part of its API used here.
+
+interface RunResult {
+  changes: number;
+  lastInsertRowid: number | bigint;
+}
+
+interface Statement {
+  run(...params: unknown[]): RunResult;
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  /** Return only the first column of each row. */
+  pluck(toggle?: boolean): Statement;
+}
+
+interface TransactionFn<A extends unknown[], R> {
+  (...args: A): R;
+  deferred(...args: A): R;
+  immediate(...args: A): R;
+}
+
+interface Database {
+  prepare(sql: string): Statement;
+  exec(sql: string): void;
+  pragma(source: string, options?: { simple?: boolean }): unknown;
+  transaction<A extends unknown[], R>(fn: (...args: A) => R): TransactionFn<A, R>;
+  close(): void;
+}
+
+type DatabaseConstructor = new (path: string, options?: { timeout?: number }) => Database;
+
+/** Loaded on first open, so that importing this module never fails where the native
+ * addon is missing and SQLite is not used. */
+let DatabaseClass: DatabaseConstructor | undefined;
+
+function loadDatabaseClass(): DatabaseConstructor {
+  if (!DatabaseClass) {
+    const require = createRequire(import.meta.url);
+    DatabaseClass = require('better-sqlite3') as DatabaseConstructor;
+  }
+  return DatabaseClass;
+}
+
+// ---------------------------------------------------------------- the store
+
+export interface SqliteStoreOptions {
+  /** How long a call waits for another process's write lock before rejecting (ms). */
+  busyTimeoutMs?: number;
+  /** The clock for the sweep at open (other calls are given `now`); defaults to Date.now. */
+  now?: () => number;
+}
+
+/** What rollback needs for one item: the calendar window it charged, or the rolling row it
+ * added (nothing for an amount of 0 on a rolling window: no row was added). */
+type Charge =
+  | { kind: 'calendar'; key: string; unit: CalendarUnit; windowStart: number; amount: number }
+  | { kind: 'rolling'; id: number }
+  | undefined;
+
+/** What `Reservation.handle` points at. */
+interface Handle {
+  charges: Charge[];
+}
+
+function fits(value: number, limits: readonly Limit[]): boolean {
+  return limits.every((l) => (l.inclusive ? value <= l.value : value < l.value));
+}
+
+function checkItem(item: ReserveItem): void {
+  if (!Number.isFinite(item.amount) || item.amount < 0) {
+    throw new RangeError(`counter ${item.key}: amount must be a finite number >= 0, got ${item.amount}`);
+  }
+  if (item.window.kind === 'rolling' && !(Number.isFinite(item.window.seconds) && item.window.seconds > 0)) {
+    throw new RangeError(`counter ${item.key}: rolling window must be a positive number of seconds`);
+  }
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+const SCHEMA = `
+  CREATE TABLE IF NOT EXISTS calendar_counters (
+    key TEXT NOT NULL,
+    unit TEXT NOT NULL,
+    window_start INTEGER NOT NULL,
+    value REAL NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key, unit, window_start)
+  );
+  CREATE INDEX IF NOT EXISTS calendar_counters_expiry ON calendar_counters (expires_at);
+  CREATE TABLE IF NOT EXISTS rolling_entries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    amount REAL NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS rolling_entries_key_at ON rolling_entries (key, at, amount);
+  CREATE INDEX IF NOT EXISTS rolling_entries_expiry ON rolling_entries (expires_at);
+`;
+
+export class SqliteCounterStore implements CounterStore {
+  /** Handles this store issued and not yet settled by commit or rollback. */
+  private readonly open = new WeakSet<Handle>();
+  private reservesSinceSweep = 0;
+  private closed = false;
+
+  private readonly sql: {
+    calendarValue: Statement;
+    calendarCharge: Statement;
+    calendarUndo: Statement;
+    rollingSum: Statement;
+    rollingEntries: Statement;
+    rollingInsert: Statement;
+    rollingDelete: Statement;
+    sweepCalendar: Statement;
+    sweepRolling: Statement;
+    countCalendar: Statement;
+    countRolling: Statement;
+  };
+  private readonly reserveTx: TransactionFn<[ReserveItem[], number], ReserveOutcome>;
+  private readonly rollbackTx: TransactionFn<[Handle, number], void>;
+  private readonly readTx: TransactionFn<[CounterRead[], number], number[]>;
+  private readonly sweepTx: TransactionFn<[number], number>;
+
+  /**
+   * Opens (creating if needed) the store at `path`, e.g. `<state-dir>/intercept.sqlite`.
+   * Missing parent directories are created with mode 0700 and a new file with mode 0600.
+   * Throws an Error naming the path when the file cannot be opened or is not a counter store.
+   */
+  static open(path: string, options: SqliteStoreOptions = {}): SqliteCounterStore {
+    let db: Database | undefined;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Create the file ourselves for its mode; SQLite gives the -wal and -shm files the same.
+      closeSync(openSync(path, 'a', 0o600));
+      const Db = loadDatabaseClass();
+      db = new Db(path, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
+      const store = new SqliteCounterStore(db, path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+      store.sweepQuietly((options.now ?? Date.now)());
+      return store;
+    } catch (err) {
+      try {
+        db?.close();
+      } catch {
+        // Already failing; the first error is the one to report.
+      }
+      throw new Error(`cannot open the counter store at ${path}: ${messageOf(err)}`, { cause: err });
+    }
+  }
+
+  private constructor(
+    private readonly db: Database,
+    /** The file, for error messages. */
+    readonly path: string,
+    busyTimeoutMs: number,
+  ) {
+    db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.transaction(() => this.migrate()).immediate();
+
+    this.sql = {
+      calendarValue: db
+        .prepare('SELECT value FROM calendar_counters WHERE key = ? AND unit = ? AND window_start = ?')
+        .pluck(),
+      calendarCharge: db.prepare(
+        `INSERT INTO calendar_counters (key, unit, window_start, value, expires_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (key, unit, window_start) DO UPDATE SET value = value + excluded.value`,
+      ),
+      calendarUndo: db.prepare(
+        'UPDATE calendar_counters SET value = max(0, value - ?) WHERE key = ? AND unit = ? AND window_start = ?',
+      ),
+      rollingSum: db.prepare('SELECT total(amount) FROM rolling_entries WHERE key = ? AND at > ?').pluck(),
+      rollingEntries: db.prepare(
+        'SELECT at, amount FROM rolling_entries WHERE key = ? AND at > ? ORDER BY at, id',
+      ),
+      rollingInsert: db.prepare('INSERT INTO rolling_entries (key, at, amount, expires_at) VALUES (?, ?, ?, ?)'),
+      rollingDelete: db.prepare('DELETE FROM rolling_entries WHERE id = ?'),
+      sweepCalendar: db.prepare(
+        `DELETE FROM calendar_counters WHERE rowid IN
+           (SELECT rowid FROM calendar_counters WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
+      ),
+      sweepRolling: db.prepare(
+        `DELETE FROM rolling_entries WHERE id IN
+           (SELECT id FROM rolling_entries WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
+      ),
+      countCalendar: db.prepare('SELECT count(*) FROM calendar_counters').pluck(),
+      countRolling: db.prepare('SELECT count(*) FROM rolling_entries').pluck(),
+    };
+
+    this.reserveTx = db.transaction((items: ReserveItem[], now: number) => this.reserveNow(items, now));
+    this.rollbackTx = db.transaction((handle: Handle, now: number) => this.undo(handle, now));
+    this.readTx = db.transaction((counters: CounterRead[], now: number) =>
+      counters.map((c) => this.valueOf(c.key, c.window, now)),
+    );
+    this.sweepTx = db.transaction((now: number) => {
+      return this.sql.sweepCalendar.run(now).changes + this.sql.sweepRolling.run(now).changes;
+    });
+  }
+
+  async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
+    this.assertOpen();
+    items.forEach(checkItem);
+    const outcome = this.guard(() => this.reserveTx.immediate(items, now));
+    if (++this.reservesSinceSweep >= SWEEP_EVERY) this.sweepQuietly(now);
+    return outcome;
+  }
+
+  async commit(reservation: Reservation, _now: number): Promise<void> {
+    this.assertOpen();
+    // The charge already counts; committing only means it can no longer be rolled back.
+    const handle = reservation.handle as Handle;
+    if (typeof handle === 'object' && handle !== null) this.open.delete(handle);
+  }
+
+  async rollback(reservation: Reservation, now: number): Promise<void> {
+    this.assertOpen();
+    const handle = reservation.handle as Handle;
+    if (typeof handle !== 'object' || handle === null || !this.open.has(handle)) return;
+    this.guard(() => this.rollbackTx.immediate(handle, now));
+    // Settled only once undone, so a rollback that failed (e.g. busy) may be tried again.
+    this.open.delete(handle);
+  }
+
+  async read(counters: CounterRead[], now: number): Promise<number[]> {
+    this.assertOpen();
+    if (counters.length === 0) return [];
+    // One read transaction: every value comes from the same snapshot.
+    return this.guard(() => this.readTx.deferred(counters, now));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.guard(() => this.db.close());
+  }
+
+  /** Deletes up to one batch of expired rows per table; returns how many were deleted. */
+  async sweep(now: number): Promise<number> {
+    this.assertOpen();
+    this.reservesSinceSweep = 0;
+    return this.guard(() => this.sweepTx.immediate(now));
+  }
+
+  /** Rows currently held, expired or not (for tests and metrics). */
+  async rowCount(): Promise<{ calendar: number; rolling: number }> {
+    this.assertOpen();
+    return this.guard(() => ({
+      calendar: this.sql.countCalendar.get() as number,
+      rolling: this.sql.countRolling.get() as number,
+    }));
+  }
+
+  // -------------------------------------------------------------- inside transactions
+
+  /** Creates the schema in a new file; refuses a file of another application or version. */
+  private migrate(): void {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    const appId = this.db.pragma('application_id', { simple: true }) as number;
+    if (version === 0) {
+      const tables = this.db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number;
+      if (tables > 0 && appId !== APPLICATION_ID) {
+        throw new Error('the file is an SQLite database of another application');
+      }
+      this.db.exec(SCHEMA);
+      this.db.pragma(`application_id = ${APPLICATION_ID}`);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      return;
+    }
+    if (appId !== APPLICATION_ID) throw new Error('the file is an SQLite database of another application');
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`the file has schema version ${version}; this version of Intercept reads up to ${SCHEMA_VERSION}`);
+    }
+  }
+
+  private reserveNow(items: ReserveItem[], now: number): ReserveOutcome {
+    // Check: each item against its stored value plus what earlier items of this same
+    // reservation add to the same key.
+    const pending = new Map<string, number>();
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index]!;
+      const current = this.valueOf(item.key, item.window, now);
+      const need = (pending.get(item.key) ?? 0) + item.amount;
+      if (!fits(current + need, item.limits)) {
+        const retryAfterMs = this.retryAfter(item, current, need, now);
+        return retryAfterMs === undefined
+          ? { ok: false, index, current }
+          : { ok: false, index, current, retryAfterMs };
+      }
+      pending.set(item.key, need);
+    }
+
+    // Charge.
+    const charges = items.map((item) => this.charge(item, now));
+    const handle: Handle = { charges };
+    this.open.add(handle);
+    return { ok: true, reservation: { items: [...items], handle, at: now } };
+  }
+
+  private valueOf(key: string, window: Window, now: number): number {
+    if (window.kind === 'calendar') {
+      const value = this.sql.calendarValue.get(key, window.unit, calendarWindowStart(window.unit, now));
+      return typeof value === 'number' ? value : 0;
+    }
+    return this.sql.rollingSum.get(key, now - window.seconds * 1000) as number;
+  }
+
+  private charge(item: ReserveItem, now: number): Charge {
+    const { key, window, amount } = item;
+    if (window.kind === 'calendar') {
+      const windowStart = calendarWindowStart(window.unit, now);
+      this.sql.calendarCharge.run(key, window.unit, windowStart, amount, calendarWindowEnd(window.unit, now));
+      return { kind: 'calendar', key, unit: window.unit, windowStart, amount };
+    }
+    if (amount === 0) return undefined; // adds nothing to the sum, so nothing to log
+    const { lastInsertRowid } = this.sql.rollingInsert.run(key, now, amount, now + window.seconds * 1000);
+    return { kind: 'rolling', id: Number(lastInsertRowid) };
+  }
+
+  private undo(handle: Handle, now: number): void {
+    for (const charge of handle.charges) {
+      if (charge === undefined) continue;
+      if (charge.kind === 'calendar') {
+        // Only while the charged window is still the current one: never take quota away
+        // from (or give it back to) a newer window.
+        if (calendarWindowStart(charge.unit, now) !== charge.windowStart) continue;
+        this.sql.calendarUndo.run(charge.amount, charge.key, charge.unit, charge.windowStart);
+      } else {
+        this.sql.rollingDelete.run(charge.id);
+      }
+    }
+  }
+
+  /** How long until `need` fits on top of what remains, or undefined if it never will. */
+  private retryAfter(item: ReserveItem, current: number, need: number, now: number): number | undefined {
+    if (!fits(need, item.limits)) return undefined; // would not fit even in an empty window
+    const { window } = item;
+    if (window.kind === 'calendar') return calendarWindowEnd(window.unit, now) - now;
+    // Oldest entries expire first: find the first expiry after which the call fits.
+    const ms = window.seconds * 1000;
+    const entries = this.sql.rollingEntries.all(item.key, now - ms) as { at: number; amount: number }[];
+    let remaining = current;
+    for (const e of entries) {
+      remaining -= e.amount;
+      if (fits(Math.max(0, remaining) + need, item.limits)) return Math.max(1, e.at + ms - now);
+    }
+    return undefined;
+  }
+
+  // -------------------------------------------------------------- plumbing
+
+  private assertOpen(): void {
+    if (this.closed) throw new Error('counter store is closed');
+  }
+
+  /** Runs a database operation, naming the file in any error it raises. */
+  private guard<T>(op: () => T): T {
+    try {
+      return op();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      const wrapped = new Error(`counter store ${this.path}: ${messageOf(err)}`, { cause: err });
+      if (typeof code === 'string') Object.assign(wrapped, { code });
+      throw wrapped;
+    }
+  }
+
+  /** A sweep whose failure (e.g. another process holding the lock) is left to the next one. */
+  private sweepQuietly(now: number): void {
+    this.reservesSinceSweep = 0;
+    try {
+      this.sweepTx.immediate(now);
+    } catch {
+      // Cleanup only; the next sweep tries again.
+    }
+  }
+}
