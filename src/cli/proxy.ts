@@ -7,7 +7,7 @@ import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
 import { PolicyHolder } from '../policy/watch.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
-import { MemoryCounterStore } from '../state/memory.js';
+import { checkStateDsn, openCounterStore } from '../state/open.js';
 import { notYet } from './not-yet.js';
 
 export interface ProxyFlags {
@@ -43,6 +43,8 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     if (!/^[^:\s]+:\s*.*$/.test(h)) return usage(`--header must look like "Name: Value", got ${JSON.stringify(h)}`);
   }
   if (flags.stateDir && flags.stateDsn) return usage('--state-dir and --state-dsn cannot be used together');
+  const badDsn = flags.stateDsn === undefined ? undefined : checkStateDsn(flags.stateDsn);
+  if (badDsn) return usage(badDsn);
   const port = Number(flags.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`--port must be a port number, got ${JSON.stringify(flags.port)}`);
   const maxMessageBytes = parseByteSize(flags.maxMessageSize);
@@ -54,7 +56,6 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   // Backends that arrive in later versions: refuse clearly rather than pretend.
   if (flags.transport !== 'stdio') return notYet(`--transport ${flags.transport}`, 'the HTTP listener');
   if (flags.upstream) return notYet('--upstream', 'support for remote (HTTP) upstream servers');
-  if (flags.stateDsn) return notYet('--state-dsn', 'the shared Redis counter store');
 
   const log = createLogger(flags.logLevel);
   let text: string;
@@ -70,24 +71,29 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     for (const issue of loaded.issues) process.stderr.write(formatIssue(issue) + '\n');
     return 1;
   }
+  let state;
+  try {
+    state = await openCounterStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: flags.statePrefix, log });
+  } catch (err) {
+    log.error(`cannot open the counter store: ${(err as Error).message}`);
+    return 1;
+  }
   const holder = new PolicyHolder(compile(loaded.policy), text);
   if (flags.watch) holder.watch(flags.config, log);
-  if (flags.stateDir) {
-    log.warn('persistent counters are not available in this version yet; counters are kept in memory and reset when the proxy restarts', { stateDir: flags.stateDir });
-  }
 
   const [cmd, ...args] = command!;
-  log.info('starting', { policy: flags.config, server: cmd, counters: 'memory' });
+  log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   const code = await runStdioProxy({
     command: cmd!,
     args,
     policy: holder,
-    store: new MemoryCounterStore(),
+    store: state.store,
     log,
     maxMessageBytes,
     failMode: flags.stateFailMode,
     statePrefix: flags.statePrefix,
   });
+  await state.store.close().catch(() => {});
   // Exit now: the client may still hold our stdin open, and the server is gone.
   process.exit(code);
 }

@@ -318,7 +318,7 @@ export class RedisCounterStore implements CounterStore {
     this.client = client;
     this.endpoint = endpoint;
     this.log = opts.log;
-    this.tag = `{intercept:${escapeTag(opts.prefix ?? '')}}`;
+    this.tag = `{intercept:${opts.prefix ?? ''}}`;
     client.defineCommand('interceptReserve', { lua: RESERVE_LUA });
     client.defineCommand('interceptRollback', { lua: ROLLBACK_LUA });
     client.defineCommand('interceptRead', { lua: READ_LUA });
@@ -391,7 +391,7 @@ export class RedisCounterStore implements CounterStore {
         } else {
           const ms = w.seconds * 1000;
           // Zero adds nothing to the sum, so nothing is logged (as in memory).
-          const member = item.amount > 0 ? `${numArg(item.amount)}|${(this.nextMember++).toString(36)}` : undefined;
+          const member = item.amount > 0 ? `${numArg(item.amount)}|${this.instance}.${(this.nextMember++).toString(36)}` : undefined;
           keys.push(this.rollingKey(item.key));
           args.push('r', numArg(item.amount), ttlFor(ms), numArg(ms), member ?? '');
           members.push(member);

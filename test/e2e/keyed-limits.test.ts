@@ -101,8 +101,9 @@ describe('keyed limits through the proxy', { timeout: 60_000 }, () => {
     it('the denied message never reached the server', async () => {
       const listed = await session.client.callTool({ name: 'list_conversation_messages', arguments: { conversation_sid: 'CH0001' } });
       const text = textOf(listed);
-      assert.match(text, /one/);
-      assert.match(text, /two/);
+      assert.match(text, /^2 messages in CH0001$/m);
+      assert.match(text, /: one$/m);
+      assert.match(text, /: two$/m);
       assert.doesNotMatch(text, /three/);
     });
   });

@@ -12,7 +12,12 @@ import { fileURLToPath } from 'node:url';
 
 const WORKER = fileURLToPath(new URL('../fixtures/sqlite-worker.ts', import.meta.url));
 const root = mkdtempSync(join(tmpdir(), 'intercept-sqlite-e2e-'));
-after(() => rmSync(root, { recursive: true, force: true }));
+/** Every worker started, so that none outlives the tests, whatever happens. */
+const started = new Set<ChildProcessWithoutNullStreams>();
+after(() => {
+  for (const child of started) child.kill('SIGKILL');
+  rmSync(root, { recursive: true, force: true });
+});
 
 /** A worker process and the JSON lines it prints, one at a time. */
 class Worker {
@@ -23,6 +28,7 @@ class Worker {
 
   constructor(args: string[]) {
     this.child = spawn(process.execPath, ['--import', 'tsx', WORKER, ...args], { stdio: 'pipe' });
+    started.add(this.child);
     this.child.stderr.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.lines = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
     this.exited = new Promise((resolve) => this.child.once('exit', (code, signal) => resolve({ code, signal })));
@@ -44,7 +50,7 @@ describe('SQLite counter store across processes', () => {
   const LIMIT = 100;
 
   for (const windowName of ['calendar-day', 'rolling-3600']) {
-    it(`${PROCESSES} processes × ${EACH} concurrent reservations against a limit of ${LIMIT} admit exactly ${LIMIT} (${windowName})`, async () => {
+    it(`${PROCESSES} processes × ${EACH} concurrent reservations against a limit of ${LIMIT} admit exactly ${LIMIT} (${windowName})`, { timeout: 60_000 }, async () => {
       // A file no process has created yet: they also race to create it.
       const file = join(root, windowName, 'intercept.sqlite');
       const now = Date.now();
@@ -71,7 +77,7 @@ describe('SQLite counter store across processes', () => {
     });
   }
 
-  it('a charge survives kill -9 of the process that made it', async () => {
+  it('a charge survives kill -9 of the process that made it', { timeout: 60_000 }, async () => {
     const file = join(root, 'killed', 'intercept.sqlite');
     const now = Date.now();
     const holder = new Worker(['reserve-and-wait', file, 'g:survivor', '7', String(now)]);

@@ -64,14 +64,16 @@ if (redisSkipReason) {
       const alpha = await RedisCounterStore.connect(server.url, { prefix: `${p}-alpha` });
       const beta = await RedisCounterStore.connect(server.url, { prefix: `${p}-beta` });
       const alphaToo = await RedisCounterStore.connect(server.url, { prefix: `${p}-alpha` });
-      // Braces in a prefix must not move the hash tag and merge two namespaces.
-      const braced = await RedisCounterStore.connect(server.url, { prefix: `${p}-alpha}` });
+      // A brace in a prefix must not end the namespace early: `${p}-alpha}g:` + `k` and
+      // `${p}-alpha` + `g:k}...` would otherwise name the same key.
+      const braced = await RedisCounterStore.connect(server.url, { prefix: `${p}-alpha}g:k` });
       for (const window of [MINUTE, ROLL60]) {
         for (let i = 0; i < 3; i++) await alpha.reserve([one('g:k', window)], T0);
         await beta.reserve([one('g:k', window)], T0);
         assert.deepEqual(await alpha.read([{ key: 'g:k', window }], T0), [3]);
         assert.deepEqual(await beta.read([{ key: 'g:k', window }], T0), [1]);
         assert.deepEqual(await alphaToo.read([{ key: 'g:k', window }], T0), [3]);
+        await alpha.reserve([one('g:k}g:k', window)], T0);
         assert.deepEqual(await braced.read([{ key: 'g:k', window }], T0), [0]);
         // The limit is shared by every store of the namespace.
         assert.equal((await alphaToo.reserve([one('g:k', window, [lte(3)])], T0)).ok, false);

@@ -1,0 +1,58 @@
+// Chooses the counter store from the command line: Redis for a fleet (--state-dsn redis://…),
+// SQLite on this machine otherwise (--state-dir, default ~/.intercept/state), or memory for a
+// single process that keeps nothing (--state-dsn memory:).
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { MemoryCounterStore } from './memory.js';
+import { RedisCounterStore } from './redis.js';
+import { SqliteCounterStore } from './sqlite.js';
+import type { CounterStore } from './store.js';
+
+export const DEFAULT_STATE_DIR = join(homedir(), '.intercept', 'state');
+export const SQLITE_FILE = 'intercept.sqlite';
+
+export interface StateFlags {
+  stateDir?: string;
+  stateDsn?: string;
+  prefix: string;
+  log: Logger;
+}
+
+export interface OpenedStore {
+  store: CounterStore;
+  /** For logs: the backend and where it is, with any password masked. */
+  description: string;
+}
+
+/** A DSN with its password replaced, safe to log. */
+export function maskDsn(dsn: string): string {
+  try {
+    const url = new URL(dsn);
+    if (url.password) url.password = '***';
+    return url.toString();
+  } catch {
+    return dsn.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+const MEMORY_DSN = /^memory:(\/\/)?$/;
+const REDIS_DSN = /^rediss?:\/\//;
+
+/** The usage error for a --state-dsn this version cannot use, if any. */
+export function checkStateDsn(dsn: string): string | undefined {
+  if (MEMORY_DSN.test(dsn) || REDIS_DSN.test(dsn)) return undefined;
+  return `--state-dsn must be redis://[user:pass@]host:port[/db], rediss://… or memory:, got ${JSON.stringify(maskDsn(dsn))}`;
+}
+
+/** Throws with a message fit for the user when the store cannot be opened. */
+export async function openCounterStore(flags: StateFlags): Promise<OpenedStore> {
+  const dsn = flags.stateDsn;
+  if (dsn !== undefined && MEMORY_DSN.test(dsn)) return { store: new MemoryCounterStore(), description: 'memory (this process only)' };
+  if (dsn !== undefined) {
+    const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, log: flags.log });
+    return { store, description: `redis ${maskDsn(dsn)}` };
+  }
+  const path = join(flags.stateDir ?? DEFAULT_STATE_DIR, SQLITE_FILE);
+  return { store: SqliteCounterStore.open(path), description: `sqlite ${path}` };
+}
