@@ -37,7 +37,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--port <port>', 'listener port; 0 picks a free one (with --transport http|sse)', '0')
     .option('--state-dir <dir>', 'directory of the SQLite counter file (default ~/.intercept/state)')
     .option('--state-dsn <dsn>', 'shared counter store: redis://[user:pass@]host:port[/db], rediss://…; or memory: to keep nothing')
-    .option('--state-prefix <prefix>', 'prefix for every counter key (namespaces several policies in one store)', '')
+    .option('--state-prefix <prefix>', "namespace for every counter key (default: derived from the policy file's path, so proxies sharing a policy file share counters)")
     .addOption(new Option('--state-fail-mode <mode>', 'when the counter store is unreachable: closed denies calls that need a counter, open allows them').choices(['open', 'closed']).default('closed'))
     .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
     .option('--max-message-size <size>', 'largest client message accepted, e.g. 4MiB', '4MiB')

@@ -7,7 +7,7 @@ import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
 import { PolicyHolder } from '../policy/watch.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
-import { checkStateDsn, openCounterStore } from '../state/open.js';
+import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
 import { notYet } from './not-yet.js';
 
 export interface ProxyFlags {
@@ -19,7 +19,7 @@ export interface ProxyFlags {
   port: string;
   stateDir?: string;
   stateDsn?: string;
-  statePrefix: string;
+  statePrefix?: string;
   stateFailMode: 'open' | 'closed';
   logLevel: LogLevel;
   maxMessageSize: string;
@@ -71,9 +71,10 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     for (const issue of loaded.issues) process.stderr.write(formatIssue(issue) + '\n');
     return 1;
   }
+  const statePrefix = flags.statePrefix ?? policyNamespace(flags.config);
   let state;
   try {
-    state = await openCounterStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: flags.statePrefix, log });
+    state = await openCounterStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: statePrefix, log });
   } catch (err) {
     log.error(`cannot open the counter store: ${(err as Error).message}`);
     return 1;
@@ -91,7 +92,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     log,
     maxMessageBytes,
     failMode: flags.stateFailMode,
-    statePrefix: flags.statePrefix,
+    statePrefix,
   });
   await state.store.close().catch(() => {});
   // Exit now: the client may still hold our stdin open, and the server is gone.

@@ -1,8 +1,10 @@
 // Chooses the counter store from the command line: Redis for a fleet (--state-dsn redis://…),
 // SQLite on this machine otherwise (--state-dir, default ~/.intercept/state), or memory for a
 // single process that keeps nothing (--state-dsn memory:).
+import { createHash } from 'node:crypto';
+import { realpathSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { MemoryCounterStore } from './memory.js';
 import { RedisCounterStore } from './redis.js';
@@ -23,6 +25,19 @@ export interface OpenedStore {
   store: CounterStore;
   /** For logs: the backend and where it is, with any password masked. */
   description: string;
+}
+
+/** The default counter namespace: one per policy file, so two policies on one machine (or in
+ * one Redis) never share a `"*"` counter by accident, while every proxy started with the same
+ * file does share its counters. */
+export function policyNamespace(policyFile: string): string {
+  let path = resolve(policyFile);
+  try {
+    path = realpathSync(path);
+  } catch {
+    // Keep the resolved path; the policy was readable a moment ago.
+  }
+  return `p${createHash('sha256').update(path).digest('hex').slice(0, 12)}:`;
 }
 
 /** A DSN with its password replaced, safe to log. */

@@ -16,6 +16,7 @@
 //   deferred()                              a promise resolved from a handler, for awaiting
 //                                           server-initiated traffic without sleeping
 import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -124,12 +125,18 @@ function environment(...extra: (Record<string, string> | undefined)[]): Record<s
   return Object.assign({}, getDefaultEnvironment(), ...extra.filter(Boolean));
 }
 
+/** A new empty home directory: a proxy started with it as HOME keeps its default counter file
+ * (~/.intercept/state/intercept.sqlite) to itself, so tests never share counters by accident. */
+export function freshHome(): string {
+  return mkdtempSync(join(tmpdir(), 'intercept-home-'));
+}
+
 /** `node bin/intercept.js -c <policy> [flags] -- <server>`, as a client transport spawns it. */
 export function proxyParams(policy: string, server: ServerCommand, opts: ProxyOptions = {}): StdioParams {
   return {
     command: process.execPath,
     args: [INTERCEPT_BIN, '-c', policy, '--log-level', opts.logLevel ?? 'info', ...(opts.flags ?? []), '--', server.command, ...server.args],
-    env: environment(server.env, opts.env),
+    env: environment(server.env, { HOME: freshHome() }, opts.env),
     cwd: ROOT,
   };
 }

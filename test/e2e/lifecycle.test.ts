@@ -235,6 +235,7 @@ describe('usage errors exit 2', { timeout: 60_000 }, () => {
     ['a bad --transport', () => ['-c', policy, '--transport', 'carrier-pigeon', '--', node, '-e', ''], /transport.*carrier-pigeon/],
     ['a bad --max-message-size', () => ['-c', policy, '--max-message-size', 'lots', '--', node, '-e', ''], /--max-message-size/],
     ['--state-dir with --state-dsn', () => ['-c', policy, '--state-dir', tmp.dir, '--state-dsn', 'redis://127.0.0.1:1', '--', node, '-e', ''], /cannot be used together/],
+    ['a --state-dsn of an unknown kind', () => ['-c', policy, '--state-dsn', 'postgres://127.0.0.1/x', '--', node, '-e', ''], /--state-dsn must be redis:/],
     ['an unknown flag', () => ['-c', policy, '--no-such-flag', '--', node, '-e', ''], /unknown option/],
   ];
   for (const [label, args, message] of cases) {
@@ -252,7 +253,6 @@ describe('flags whose backend is not available yet exit 2 and say so', { timeout
     ['--upstream URL', () => ['-c', policy, '--upstream', 'http://127.0.0.1:1/mcp'], /--upstream/],
     ['--transport http', () => ['-c', policy, '--transport', 'http', '--', node, '-e', ''], /--transport http/],
     ['--transport sse', () => ['-c', policy, '--transport', 'sse', '--upstream', 'http://127.0.0.1:1/sse'], /--transport sse/],
-    ['--state-dsn', () => ['-c', policy, '--state-dsn', 'redis://127.0.0.1:1', '--', node, '-e', ''], /--state-dsn/],
   ];
   for (const [label, args, names] of cases) {
     it(label, async () => {

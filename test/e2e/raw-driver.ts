@@ -6,6 +6,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freshHome } from './helpers.js';
 
 export const root = fileURLToPath(new URL('../../', import.meta.url));
 export const bin = join(root, 'bin', 'intercept.js');
@@ -103,8 +104,10 @@ export function runIntercept(args: string[], opts: { input?: string; timeoutMs?:
   });
 }
 
+/** The environment of each proxy started here: a fresh HOME, so that its default counter file
+ * (~/.intercept/state) starts empty and no two proxies share counters by accident. */
 function cleanEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, HOME: freshHome() };
   delete env.NO_COLOR;
   delete env.NODE_TEST_CONTEXT;
   return env;
