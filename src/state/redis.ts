@@ -30,8 +30,10 @@
 // bytes per member), so a rolling limit of 10 000 per hour keeps up to 10 000 members.
 //
 // Arithmetic is done in the script in IEEE doubles (the same as JavaScript) and values are
-// stored and returned as 17 significant digits, which round-trip exactly: results agree with
-// the memory store to the last bit.
+// stored and returned as 17 significant digits, which round-trip exactly, so results agree
+// with the memory store to the last bit. (Rolling sums run in time order; entries of the same
+// millisecond may be summed in another order, which only matters for amounts that binary
+// floating point cannot represent exactly.)
 //
 // Time: `now` comes from the caller, never from Redis, so every proxy sharing a namespace must
 // have a synchronised clock (NTP). Windows are as exact as the clocks agree; TTLs allow
@@ -318,7 +320,7 @@ export class RedisCounterStore implements CounterStore {
     this.client = client;
     this.endpoint = endpoint;
     this.log = opts.log;
-    this.tag = `{intercept:${opts.prefix ?? ''}}`;
+    this.tag = `{intercept:${escapeTag(opts.prefix ?? '')}}`;
     client.defineCommand('interceptReserve', { lua: RESERVE_LUA });
     client.defineCommand('interceptRollback', { lua: ROLLBACK_LUA });
     client.defineCommand('interceptRead', { lua: READ_LUA });
