@@ -12,8 +12,9 @@
 // Memory stays bounded: stale state is dropped when a key is touched, and every
 // SWEEP_EVERY reservations a sweep drops the keys whose windows are over.
 import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
-import type { CalendarUnit, Limit, Window } from '../policy/model.js';
+import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
+import { checkItems, findRefusal, OpenReservations, retryAfterMs } from './reservations.js';
 
 const SWEEP_EVERY = 1000;
 
@@ -47,23 +48,11 @@ interface Handle {
   logIds: (number | undefined)[];
 }
 
-function fits(value: number, limits: readonly Limit[]): boolean {
-  return limits.every((l) => (l.inclusive ? value <= l.value : value < l.value));
-}
-
-function checkItem(item: ReserveItem): void {
-  if (!Number.isFinite(item.amount) || item.amount < 0) {
-    throw new RangeError(`counter ${item.key}: amount must be a finite number >= 0, got ${item.amount}`);
-  }
-  if (item.window.kind === 'rolling' && !(Number.isFinite(item.window.seconds) && item.window.seconds > 0)) {
-    throw new RangeError(`counter ${item.key}: rolling window must be a positive number of seconds`);
-  }
-}
 
 export class MemoryCounterStore implements CounterStore {
   private readonly entries = new Map<string, Entry>();
   /** Handles this store issued and not yet settled by commit or rollback. */
-  private readonly open = new WeakSet<Handle>();
+  private readonly open = new OpenReservations<Handle>();
   private nextLogId = 1;
   private reservesSinceSweep = 0;
   private closed = false;
@@ -78,23 +67,13 @@ export class MemoryCounterStore implements CounterStore {
     // Everything from here to the return is synchronous: no other reserve can interleave
     // between the check and the charge.
     if (++this.reservesSinceSweep >= SWEEP_EVERY) this.sweep(now);
-    items.forEach(checkItem);
-
-    // Check: each item against its stored value plus what earlier items of this same
-    // reservation add to the same key.
-    const pending = new Map<string, number>();
-    for (let index = 0; index < items.length; index++) {
-      const item = items[index]!;
-      const current = this.valueOf(item.key, item.window, now);
-      const need = (pending.get(item.key) ?? 0) + item.amount;
-      if (!fits(current + need, item.limits)) {
-        const retryAfterMs = this.retryAfter(item, current, need, now);
-        return retryAfterMs === undefined
-          ? { ok: false, index, current }
-          : { ok: false, index, current, retryAfterMs };
-      }
-      pending.set(item.key, need);
-    }
+    checkItems(items);
+    const refusal = findRefusal(
+      items,
+      (item) => this.valueOf(item.key, item.window, now),
+      (item, current, need) => retryAfterMs(item, current, need, now, () => this.logOf(item.key)),
+    );
+    if (refusal) return refusal;
 
     // Charge.
     const logIds: (number | undefined)[] = [];
@@ -107,15 +86,14 @@ export class MemoryCounterStore implements CounterStore {
   async commit(reservation: Reservation, _now: number): Promise<void> {
     this.assertOpen();
     // The charge already counts; committing only means it can no longer be rolled back.
-    const handle = reservation.handle as Handle;
-    if (typeof handle === 'object' && handle !== null) this.open.delete(handle);
+    this.open.settle(reservation.handle);
   }
 
   async rollback(reservation: Reservation, now: number): Promise<void> {
     this.assertOpen();
-    const handle = reservation.handle as Handle;
-    if (typeof handle !== 'object' || handle === null || !this.open.has(handle)) return;
-    this.open.delete(handle);
+    const handle = reservation.handle;
+    if (!this.open.has(handle)) return;
+    this.open.settle(handle);
     reservation.items.forEach((item, i) => {
       const entry = this.entries.get(item.key);
       if (!entry) return;
@@ -210,21 +188,10 @@ export class MemoryCounterStore implements CounterStore {
     return logEntry.id;
   }
 
-  /** How long until `need` fits on top of what remains, or undefined if it never will. */
-  private retryAfter(item: ReserveItem, current: number, need: number, now: number): number | undefined {
-    if (!fits(need, item.limits)) return undefined; // would not fit even in an empty window
-    const { window } = item;
-    if (window.kind === 'calendar') return calendarWindowEnd(window.unit, now) - now;
-    // Oldest entries expire first: find the first expiry after which the call fits.
-    const entry = this.entries.get(item.key);
-    if (!entry || entry.kind !== 'rolling') return undefined;
-    const ms = window.seconds * 1000;
-    let remaining = current;
-    for (const e of entry.log) {
-      remaining -= e.amount;
-      if (fits(Math.max(0, remaining) + need, item.limits)) return Math.max(1, e.at + ms - now);
-    }
-    return undefined;
+  /** A rolling key's live log, oldest first (empty for other keys). */
+  private logOf(key: string): LogEntry[] {
+    const entry = this.entries.get(key);
+    return entry?.kind === 'rolling' ? entry.log : [];
   }
 
   /** Drops log entries at or before `cutoff` (they are no longer newer than now - window). */

@@ -61,6 +61,7 @@ import type { Logger } from '../log.js';
 import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
 import type { Limit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
+import { checkItems, OpenReservations } from './reservations.js';
 
 /** Extra TTL beyond a window's end, covering clock differences between proxies. */
 export const CLOCK_SKEW_MARGIN_MS = 5_000;
@@ -234,15 +235,6 @@ interface Handle {
   members: (string | undefined)[];
 }
 
-function checkItem(item: ReserveItem): void {
-  if (!Number.isFinite(item.amount) || item.amount < 0) {
-    throw new RangeError(`counter ${item.key}: amount must be a finite number >= 0, got ${item.amount}`);
-  }
-  if (item.window.kind === 'rolling' && !(Number.isFinite(item.window.seconds) && item.window.seconds > 0)) {
-    throw new RangeError(`counter ${item.key}: rolling window must be a positive number of seconds`);
-  }
-}
-
 /** A number as the scripts read it. */
 function numArg(x: number): string {
   if (x === Infinity) return 'inf';
@@ -308,7 +300,7 @@ export class RedisCounterStore implements CounterStore {
   private readonly instance = randomBytes(9).toString('base64url');
   private nextMember = 1;
   /** Handles this store issued and not yet settled by commit or rollback. */
-  private readonly open = new WeakSet<Handle>();
+  private readonly open = new OpenReservations<Handle>();
   private closed = false;
   private lastWarnAt = -Infinity;
   private suppressed = 0;
@@ -378,7 +370,7 @@ export class RedisCounterStore implements CounterStore {
 
   async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
     this.assertOpen();
-    items.forEach(checkItem);
+    checkItems(items);
     const members: (string | undefined)[] = [];
     if (items.length > 0) {
       const keys: string[] = [];
@@ -418,15 +410,14 @@ export class RedisCounterStore implements CounterStore {
   async commit(reservation: Reservation, _now: number): Promise<void> {
     this.assertOpen();
     // The charge already counts; committing only means it can no longer be rolled back.
-    const handle = reservation.handle as Handle;
-    if (typeof handle === 'object' && handle !== null) this.open.delete(handle);
+    this.open.settle(reservation.handle);
   }
 
   async rollback(reservation: Reservation, now: number): Promise<void> {
     this.assertOpen();
-    const handle = reservation.handle as Handle;
-    if (typeof handle !== 'object' || handle === null || !this.open.has(handle)) return;
-    this.open.delete(handle);
+    const handle = reservation.handle;
+    if (!this.open.has(handle)) return;
+    this.open.settle(handle);
     const keys: string[] = [];
     const args: string[] = [];
     reservation.items.forEach((item, i) => {

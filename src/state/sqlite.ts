@@ -36,8 +36,9 @@ import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
-import type { CalendarUnit, Limit, Window } from '../policy/model.js';
+import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
+import { checkItems, findRefusal, OpenReservations, retryAfterMs } from './reservations.js';
 
 const SCHEMA_VERSION = 1;
 /** Marks the file as an Intercept counter store ("ICPT"), so a foreign database is refused. */
@@ -111,19 +112,6 @@ interface Handle {
   charges: Charge[];
 }
 
-function fits(value: number, limits: readonly Limit[]): boolean {
-  return limits.every((l) => (l.inclusive ? value <= l.value : value < l.value));
-}
-
-function checkItem(item: ReserveItem): void {
-  if (!Number.isFinite(item.amount) || item.amount < 0) {
-    throw new RangeError(`counter ${item.key}: amount must be a finite number >= 0, got ${item.amount}`);
-  }
-  if (item.window.kind === 'rolling' && !(Number.isFinite(item.window.seconds) && item.window.seconds > 0)) {
-    throw new RangeError(`counter ${item.key}: rolling window must be a positive number of seconds`);
-  }
-}
-
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -151,7 +139,7 @@ const SCHEMA = `
 
 export class SqliteCounterStore implements CounterStore {
   /** Handles this store issued and not yet settled by commit or rollback. */
-  private readonly open = new WeakSet<Handle>();
+  private readonly open = new OpenReservations<Handle>();
   private reservesSinceSweep = 0;
   private closed = false;
 
@@ -251,7 +239,7 @@ export class SqliteCounterStore implements CounterStore {
 
   async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
     this.assertOpen();
-    items.forEach(checkItem);
+    checkItems(items);
     const outcome = this.guard(() => this.reserveTx.immediate(items, now));
     if (++this.reservesSinceSweep >= SWEEP_EVERY) this.sweepQuietly(now);
     return outcome;
@@ -260,17 +248,16 @@ export class SqliteCounterStore implements CounterStore {
   async commit(reservation: Reservation, _now: number): Promise<void> {
     this.assertOpen();
     // The charge already counts; committing only means it can no longer be rolled back.
-    const handle = reservation.handle as Handle;
-    if (typeof handle === 'object' && handle !== null) this.open.delete(handle);
+    this.open.settle(reservation.handle);
   }
 
   async rollback(reservation: Reservation, now: number): Promise<void> {
     this.assertOpen();
-    const handle = reservation.handle as Handle;
-    if (typeof handle !== 'object' || handle === null || !this.open.has(handle)) return;
+    const handle = reservation.handle;
+    if (!this.open.has(handle)) return;
     this.guard(() => this.rollbackTx.immediate(handle, now));
     // Settled only once undone, so a rollback that failed (e.g. busy) may be tried again.
-    this.open.delete(handle);
+    this.open.settle(handle);
   }
 
   async read(counters: CounterRead[], now: number): Promise<number[]> {
@@ -325,21 +312,17 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   private reserveNow(items: ReserveItem[], now: number): ReserveOutcome {
-    // Check: each item against its stored value plus what earlier items of this same
-    // reservation add to the same key.
-    const pending = new Map<string, number>();
-    for (let index = 0; index < items.length; index++) {
-      const item = items[index]!;
-      const current = this.valueOf(item.key, item.window, now);
-      const need = (pending.get(item.key) ?? 0) + item.amount;
-      if (!fits(current + need, item.limits)) {
-        const retryAfterMs = this.retryAfter(item, current, need, now);
-        return retryAfterMs === undefined
-          ? { ok: false, index, current }
-          : { ok: false, index, current, retryAfterMs };
-      }
-      pending.set(item.key, need);
-    }
+    const refusal = findRefusal(
+      items,
+      (item) => this.valueOf(item.key, item.window, now),
+      (item, current, need) =>
+        retryAfterMs(item, current, need, now, () =>
+          item.window.kind === 'rolling'
+            ? (this.sql.rollingEntries.all(item.key, now - item.window.seconds * 1000) as { at: number; amount: number }[])
+            : [],
+        ),
+    );
+    if (refusal) return refusal;
 
     // Charge.
     const charges = items.map((item) => this.charge(item, now));
@@ -380,22 +363,6 @@ export class SqliteCounterStore implements CounterStore {
         this.sql.rollingDelete.run(charge.id);
       }
     }
-  }
-
-  /** How long until `need` fits on top of what remains, or undefined if it never will. */
-  private retryAfter(item: ReserveItem, current: number, need: number, now: number): number | undefined {
-    if (!fits(need, item.limits)) return undefined; // would not fit even in an empty window
-    const { window } = item;
-    if (window.kind === 'calendar') return calendarWindowEnd(window.unit, now) - now;
-    // Oldest entries expire first: find the first expiry after which the call fits.
-    const ms = window.seconds * 1000;
-    const entries = this.sql.rollingEntries.all(item.key, now - ms) as { at: number; amount: number }[];
-    let remaining = current;
-    for (const e of entries) {
-      remaining -= e.amount;
-      if (fits(Math.max(0, remaining) + need, item.limits)) return Math.max(1, e.at + ms - now);
-    }
-    return undefined;
   }
 
   // -------------------------------------------------------------- plumbing
