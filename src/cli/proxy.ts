@@ -85,8 +85,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   const [cmd, ...args] = command!;
   log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   const code = await runStdioProxy({
-    command: cmd!,
-    args,
+    upstream: { kind: 'command', command: cmd!, args },
     policy: holder,
     store: state.store,
     log,

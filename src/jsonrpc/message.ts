@@ -97,3 +97,8 @@ export function classify(value: unknown): Classified {
 export function idKey(id: JsonRpcId): string {
   return typeof id === 'number' ? `n:${id}` : `s:${id}`;
 }
+
+/** The id an idKey was made from. */
+export function idFromKey(key: string): JsonRpcId {
+  return key.startsWith('n:') ? Number(key.slice(2)) : key.slice(2);
+}

@@ -8,6 +8,7 @@ import type { Charge, CounterRef, Decision, Denial, ToolCall, ToolSchemaInfo } f
 import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import {
   classify,
+  idFromKey,
   idKey,
   isObject,
   type JsonRpcId,
@@ -48,6 +49,8 @@ interface Pending {
   /** Set while the call is still being decided; a cancellation during that time drops it. */
   gating?: boolean;
   cancelled?: boolean;
+  /** The request's `_meta.progressToken`, which the upstream's progress notifications carry. */
+  progressToken?: string;
 }
 
 interface OwnRequest {
@@ -59,6 +62,16 @@ interface OwnRequest {
 const MODERN_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
 /** The _meta members a 2026-07-28 request must carry; copied onto the proxy's own requests. */
 const MODERN_META_KEYS = [MODERN_VERSION_KEY, 'io.modelcontextprotocol/clientCapabilities', 'io.modelcontextprotocol/clientInfo'];
+
+/** A progress token as a comparable string (tokens are strings or numbers). */
+function tokenOf(holder: unknown): string | undefined {
+  const token = isObject(holder) ? holder.progressToken : undefined;
+  return typeof token === 'string' ? `s:${token}` : typeof token === 'number' ? `n:${token}` : undefined;
+}
+
+function progressTokenOf(params: unknown): string | undefined {
+  return tokenOf(metaOf(params));
+}
 
 function metaOf(params: unknown): Record<string, unknown> | undefined {
   return isObject(params) && isObject(params._meta) ? params._meta : undefined;
@@ -146,7 +159,7 @@ export class Interceptor {
       return;
     }
     if (msg.method === 'tools/call') {
-      const entry: Pending = { method: msg.method, gating: true };
+      const entry: Pending = { method: msg.method, gating: true, progressToken: progressTokenOf(msg.params) };
       this.pending.set(key, entry);
       this.gate(msg, entry).catch((err: unknown) => {
         this.opts.log.error('internal error while deciding a tool call', { error: String(err) });
@@ -155,7 +168,7 @@ export class Interceptor {
       });
       return;
     }
-    this.pending.set(key, { method: msg.method });
+    this.pending.set(key, { method: msg.method, progressToken: progressTokenOf(msg.params) });
     this.opts.upstream.send(msg);
   }
 
@@ -340,7 +353,24 @@ export class Interceptor {
     if (c.kind === 'notification' && c.msg.method === 'notifications/tools/list_changed') {
       this.catalogue.invalidate();
     }
-    this.relay(c.msg, ev.raw);
+    this.relay(c.msg, ev.raw, this.relatedRequest(c.msg));
+  }
+
+  /** The client request a server request or notification belongs to, as far as can be told:
+   * the request whose progress token a progress notification carries, else the one request in
+   * flight when there is exactly one. Undefined means "not tied to a request". */
+  private relatedRequest(msg: JsonRpcRequest | JsonRpcNotification): JsonRpcId | undefined {
+    const token = msg.method === 'notifications/progress' ? tokenOf(msg.params) : undefined;
+    let only: string | undefined;
+    let count = 0;
+    for (const [key, entry] of this.pending) {
+      if (token !== undefined && entry.progressToken === token) return idFromKey(key);
+      if (!entry.gating) {
+        only = key;
+        count++;
+      }
+    }
+    return count === 1 && only !== undefined ? idFromKey(only) : undefined;
   }
 
   private upstreamResponse(msg: JsonRpcResponse, raw: string | undefined): void {
@@ -393,9 +423,9 @@ export class Interceptor {
     done.catch((err: unknown) => this.opts.log.error('counter store failed to settle a reservation', { error: String(err) }));
   }
 
-  private relay(msg: unknown, raw: string | undefined): void {
-    if (raw !== undefined) this.opts.client.sendRaw(raw);
-    else this.opts.client.send(msg);
+  private relay(msg: unknown, raw: string | undefined, related?: JsonRpcId): void {
+    if (raw !== undefined) this.opts.client.sendRaw(raw, related);
+    else this.opts.client.send(msg, related);
   }
 
   // ---------------------------------------------------------------- lifecycle

@@ -1,3 +1,5 @@
+import type { JsonRpcId } from '../jsonrpc/message.js';
+
 // A channel moves whole JSON-RPC messages to and from one peer. The interceptor only sees
 // channels, never stdio, child processes or HTTP.
 
@@ -9,10 +11,12 @@ export type Inbound =
   | { kind: 'oversize'; bytes: number; limit: number };
 
 export interface Channel {
-  /** Serialises and sends one message. */
-  send(message: unknown): void;
+  /** Serialises and sends one message. `related` is the id of the client request a server
+   * request or notification belongs to, so HTTP transports can put it on that request's
+   * stream; byte streams ignore it. */
+  send(message: unknown, related?: JsonRpcId): void;
   /** Sends an already-serialised message unchanged (for relaying what was not modified). */
-  sendRaw(text: string): void;
+  sendRaw(text: string, related?: JsonRpcId): void;
 }
 
 /** Parses one frame of text into an Inbound event. */
