@@ -8,15 +8,19 @@ import { parsePolicy } from '../../src/policy/load.js';
 import { Interceptor } from '../../src/proxy/interceptor.js';
 import { MemoryCounterStore } from '../../src/state/memory.js';
 import type { Channel } from '../../src/transport/channel.js';
+import type { JsonRpcId } from '../../src/jsonrpc/message.js';
 
-/** A channel that keeps every line it would have written. */
+/** A channel that keeps every line it would have written, and the request each relates to. */
 class Recorder implements Channel {
   readonly lines: string[] = [];
-  send(message: unknown): void {
+  readonly related: (JsonRpcId | undefined)[] = [];
+  send(message: unknown, related?: JsonRpcId): void {
     this.lines.push(JSON.stringify(message));
+    this.related.push(related);
   }
-  sendRaw(text: string): void {
+  sendRaw(text: string, related?: JsonRpcId): void {
     this.lines.push(text);
+    this.related.push(related);
   }
   /** Every line written since the last take, parsed. */
   take(): unknown[] {
@@ -310,5 +314,27 @@ describe('Interceptor: from the upstream', () => {
     const { upstream, fromClient } = setup();
     fromClient('{"jsonrpc":"2.0","id":"srv-1","result":{"roots":[]}}');
     assert.deepEqual(upstream.takeRaw(), ['{"jsonrpc":"2.0","id":"srv-1","result":{"roots":[]}}']);
+  });
+});
+
+describe('which client request a server message belongs to', () => {
+  it('progress notifications follow their token; other server messages the one request in flight', async () => {
+    const { client, fromClient, fromUpstream } = setup();
+    fromClient(JSON.stringify({ jsonrpc: '2.0', id: 7, method: 'prompts/get', params: { name: 'p', _meta: { progressToken: 'tok' } } }));
+    fromClient(call(8, 'limited'));
+    await flush();
+    fromUpstream(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: 'tok', progress: 1 } }));
+    // Two requests in flight: a sampling request cannot be tied to either.
+    fromUpstream(JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'sampling/createMessage', params: {} }));
+    fromUpstream(JSON.stringify({ jsonrpc: '2.0', id: 7, result: { messages: [] } }));
+    // Only the call is left in flight now.
+    fromUpstream(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'elicitation/create', params: {} }));
+    assert.deepEqual(client.related.slice(-4), [7, undefined, undefined, 8]);
+  });
+
+  it('a notification with no request in flight belongs to none', () => {
+    const { client, fromUpstream } = setup();
+    fromUpstream(JSON.stringify({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' }));
+    assert.deepEqual(client.related, [undefined]);
   });
 });
