@@ -8,6 +8,7 @@ import { runProxyCommand } from './proxy.js';
 import { runValidate } from './validate.js';
 import { runExplain } from './explain.js';
 import { runDemoCommand } from './demo.js';
+import { runScan } from './scan.js';
 import { notYet } from './not-yet.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -32,9 +33,18 @@ export async function main(argv: string[]): Promise<number> {
     .option('-c, --config <file>', 'policy file (YAML)')
     .option('--upstream <url>', 'remote MCP server URL instead of a command')
     .option('--header <header>', 'HTTP header for the upstream, "Name: Value" (repeatable)', collect, [])
+    .addOption(
+      new Option('--upstream-transport <mode>', 'how to reach --upstream: auto (Streamable HTTP, else legacy HTTP+SSE), streamable, or sse')
+        .choices(['auto', 'streamable', 'sse'])
+        .default('auto'),
+    )
     .addOption(new Option('--transport <mode>', 'how clients connect: stdio, or an HTTP listener (http, sse)').choices(['stdio', 'http', 'sse']).default('stdio'))
     .option('--bind <address>', 'listener address (with --transport http|sse)', '127.0.0.1')
     .option('--port <port>', 'listener port; 0 picks a free one (with --transport http|sse)', '0')
+    .addOption(new Option('--auth-token <token>', 'bearer token every HTTP client must send (with --transport http|sse)').env('INTERCEPT_AUTH_TOKEN'))
+    .option('--allowed-origin <origin>', 'browser origin allowed besides localhost, e.g. https://app.example.com (repeatable)', collect, [])
+    .option('--session-key <how>', 'who an agent is, for scope: session limits: session, token, client-info, or header:<Name>', 'session')
+    .option('--session-idle-timeout <seconds>', 'end HTTP sessions unused this long; 0 = never', '1800')
     .option('--state-dir <dir>', 'directory of the SQLite counter file (default ~/.intercept/state)')
     .option('--state-dsn <dsn>', 'shared counter store: redis://[user:pass@]host:port[/db], rediss://…; or memory: to keep nothing')
     .option('--state-prefix <prefix>', "namespace for every counter key (default: derived from the policy file's path, so proxies sharing a policy file share counters)")
@@ -48,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
 Examples:
   intercept -c policy.yaml -- npx -y @modelcontextprotocol/server-filesystem /tmp
   intercept validate -c policy.yaml
+  intercept scan -o policy.yaml -- npx -y @modelcontextprotocol/server-memory
   intercept explain -c policy.yaml --tool create_issue --args '{"title":"x"}'
   intercept demo
 
@@ -60,7 +71,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
         return;
       }
       const given = (name: string) => program.getOptionValueSource(name) === 'cli';
-      exitCode = await runProxyCommand({ ...opts, listenerFlagsGiven: given('bind') || given('port') }, tail);
+      exitCode = await runProxyCommand({ ...opts, listenerFlagsGiven: ['bind', 'port', 'authToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
     });
 
   program
@@ -96,13 +107,15 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
 
   program
     .command('scan')
-    .description('list a server\'s tools and write a policy scaffold (not available yet)')
-    // Its future flags and their values (-o file, --upstream URL) must reach the not-yet message.
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .helpOption(false)
-    .action(() => {
-      exitCode = notYet('intercept scan', 'server scanning');
+    .description("start a server, list its tools and write a starting policy for them")
+    .usage('[-o policy.yaml] [--recommended] [--format yaml|json] [--timeout 30s] -- <command> [args...]')
+    .option('-o, --output <file>', 'write the policy here instead of stdout (directories are created)')
+    .option('--recommended', 'enable the recommended rules instead of leaving them commented out')
+    .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
+    .option('--timeout <duration>', 'give up when the server has not listed its tools by then', '30s')
+    .option('--upstream <url>', 'remote MCP server URL (not available yet)')
+    .action(async (opts) => {
+      exitCode = await runScan({ ...opts, clientVersion: pkg.version }, tail);
     });
 
   program

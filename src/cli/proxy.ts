@@ -6,14 +6,19 @@ import { createLogger, type LogLevel } from '../log.js';
 import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
 import { PolicyHolder } from '../policy/watch.js';
+import { runHttpProxy } from '../proxy/run-http.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
+import { parseSessionKey } from '../proxy/session-key.js';
+import { checkOrigin, isLoopback } from '../transport/http-guard.js';
+import type { UpstreamSpec } from '../proxy/upstream.js';
+import { describeUrl } from '../transport/http-upstream.js';
 import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
-import { notYet } from './not-yet.js';
 
 export interface ProxyFlags {
   config?: string;
   upstream?: string;
   header: string[];
+  upstreamTransport: 'auto' | 'streamable' | 'sse';
   transport: 'stdio' | 'http' | 'sse';
   bind: string;
   port: string;
@@ -26,6 +31,14 @@ export interface ProxyFlags {
   watch: boolean;
   /** --bind or --port was given on the command line (not just defaulted). */
   listenerFlagsGiven: boolean;
+  /** HTTP listener: bearer token every request must carry (or env INTERCEPT_AUTH_TOKEN). */
+  authToken?: string;
+  /** HTTP listener: browser origins allowed besides localhost ones. */
+  allowedOrigin?: string[];
+  /** HTTP listener: how agents are told apart (session, token, client-info, header:<Name>). */
+  sessionKey?: string;
+  /** HTTP listener: seconds an unused session lives. */
+  sessionIdleTimeout?: string;
 }
 
 function usage(message: string): number {
@@ -36,11 +49,15 @@ function usage(message: string): number {
 export async function runProxyCommand(flags: ProxyFlags, command: string[] | undefined): Promise<number> {
   if (!flags.config) return usage('a policy file is required: -c policy.yaml');
   if (flags.listenerFlagsGiven && flags.transport === 'stdio') {
-    return usage('--bind and --port require --transport http or --transport sse');
+    return usage('--bind, --port, --auth-token, --allowed-origin, --session-key and --session-idle-timeout require --transport http or --transport sse');
   }
   if (flags.header.length > 0 && !flags.upstream) return usage('--header requires --upstream');
-  for (const h of flags.header) {
-    if (!/^[^:\s]+:\s*.*$/.test(h)) return usage(`--header must look like "Name: Value", got ${JSON.stringify(h)}`);
+  if ((flags.upstreamTransport ?? 'auto') !== 'auto' && !flags.upstream) return usage('--upstream-transport requires --upstream');
+  const headers = parseHeaderFlags(flags.header);
+  if (typeof headers === 'string') return usage(headers);
+  if (flags.upstream !== undefined) {
+    const bad = checkUpstreamUrl(flags.upstream);
+    if (bad) return usage(bad);
   }
   if (flags.stateDir && flags.stateDsn) return usage('--state-dir and --state-dsn cannot be used together');
   const badDsn = flags.stateDsn === undefined ? undefined : checkStateDsn(flags.stateDsn);
@@ -53,9 +70,17 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   if (hasCommand && flags.upstream) return usage('cannot specify both a server command (after --) and --upstream URL');
   if (!hasCommand && !flags.upstream) return usage("specify either a server command after '--' or --upstream URL");
 
-  // Backends that arrive in later versions: refuse clearly rather than pretend.
-  if (flags.transport !== 'stdio') return notYet(`--transport ${flags.transport}`, 'the HTTP listener');
-  if (flags.upstream) return notYet('--upstream', 'support for remote (HTTP) upstream servers');
+  const sessionKey = parseSessionKey(flags.sessionKey ?? 'session');
+  if (typeof sessionKey === 'string') return usage(sessionKey);
+  for (const origin of flags.allowedOrigin ?? []) {
+    const bad = checkOrigin(origin);
+    if (bad) return usage(bad);
+  }
+  const idleSeconds = Number(flags.sessionIdleTimeout ?? '1800');
+  if (!Number.isFinite(idleSeconds) || idleSeconds < 0) {
+    return usage(`--session-idle-timeout must be a number of seconds (0 = never), got ${JSON.stringify(flags.sessionIdleTimeout)}`);
+  }
+  const authToken = flags.authToken === undefined || flags.authToken === '' ? undefined : flags.authToken;
 
   const log = createLogger(flags.logLevel);
   let text: string;
@@ -82,10 +107,44 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   const holder = new PolicyHolder(compile(loaded.policy), text);
   if (flags.watch) holder.watch(flags.config, log);
 
-  const [cmd, ...args] = command!;
-  log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
+  let upstream: UpstreamSpec;
+  if (flags.upstream) {
+    upstream = { kind: 'http', url: flags.upstream, headers, transport: flags.upstreamTransport ?? 'auto' };
+    log.info('starting', { policy: flags.config, server: describeUrl(new URL(flags.upstream)), counters: state.description, failMode: flags.stateFailMode });
+  } else {
+    const [cmd, ...args] = command!;
+    upstream = { kind: 'command', command: cmd!, args };
+    log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
+  }
+  if (flags.transport !== 'stdio') {
+    if (!isLoopback(flags.bind) && authToken === undefined) {
+      process.stderr.write(
+        `\nintercept: WARNING: listening on ${flags.bind}, which other machines can reach, without --auth-token.\n` +
+          'intercept: WARNING: anyone who can connect can use the MCP server behind this proxy. Set --auth-token (or INTERCEPT_AUTH_TOKEN).\n\n',
+      );
+    }
+    const code = await runHttpProxy({
+      mode: flags.transport,
+      bind: flags.bind,
+      port,
+      authToken,
+      allowedOrigins: flags.allowedOrigin ?? [],
+      sessionKey,
+      idleTimeoutMs: idleSeconds * 1000,
+      upstream,
+      policy: holder,
+      store: state.store,
+      log,
+      maxMessageBytes,
+      failMode: flags.stateFailMode,
+      statePrefix,
+      onListening: (url) => process.stderr.write(`Intercept listening on ${url}\n`),
+    });
+    await state.store.close().catch(() => {});
+    process.exit(code);
+  }
   const code = await runStdioProxy({
-    upstream: { kind: 'command', command: cmd!, args },
+    upstream,
     policy: holder,
     store: state.store,
     log,
@@ -96,4 +155,50 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   await state.store.close().catch(() => {});
   // Exit now: the client may still hold our stdin open, and the server is gone.
   process.exit(code);
+}
+
+/** Headers the upstream transport sets itself (or HTTP does): --header cannot set them. */
+const TRANSPORT_HEADERS = new Set([
+  'accept',
+  'connection',
+  'content-length',
+  'content-type',
+  'host',
+  'last-event-id',
+  'mcp-method',
+  'mcp-name',
+  'mcp-protocol-version',
+  'mcp-session-id',
+  'transfer-encoding',
+]);
+
+/** `--header "Name: Value"` flags as a header map, or what is wrong with them. */
+export function parseHeaderFlags(values: string[]): Record<string, string> | string {
+  const headers: Record<string, string> = {};
+  const seen = new Set<string>();
+  for (const raw of values) {
+    const colon = raw.indexOf(':');
+    const name = colon === -1 ? '' : raw.slice(0, colon);
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) return `--header must look like "Name: Value", got ${JSON.stringify(raw)}`;
+    const value = raw.slice(colon + 1).trim();
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return `--header ${JSON.stringify(name)} has a control character in its value`;
+    const lower = name.toLowerCase();
+    if (TRANSPORT_HEADERS.has(lower)) return `--header cannot set ${name}: the proxy sets it itself`;
+    if (seen.has(lower)) return `--header ${name} is given more than once; give each header one value`;
+    seen.add(lower);
+    headers[name] = value;
+  }
+  return headers;
+}
+
+/** Why an --upstream value cannot be used, or undefined when it can. */
+export function checkUpstreamUrl(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return `--upstream must be an http:// or https:// URL, got ${JSON.stringify(value)}`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `--upstream must be an http:// or https:// URL, got ${JSON.stringify(value)}`;
+  return undefined;
 }

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Logger } from '../log.js';
 import type { Channel, Inbound } from '../transport/channel.js';
+import { openHttpUpstream } from '../transport/http-upstream.js';
 import { StreamChannel } from '../transport/stdio.js';
 
 export type UpstreamSpec =
@@ -40,7 +41,7 @@ export interface UpstreamOptions {
 
 export function openUpstream(spec: UpstreamSpec, events: UpstreamEvents, opts: UpstreamOptions): Upstream {
   if (spec.kind === 'command') return spawnUpstream(spec.command, spec.args, events, opts);
-  throw new Error('remote (HTTP) upstream servers are not available in this version yet');
+  return openHttpUpstream(spec, events, { log: opts.log, graceMs: opts.graceMs });
 }
 
 function spawnUpstream(command: string, args: string[], events: UpstreamEvents, opts: UpstreamOptions): Upstream {

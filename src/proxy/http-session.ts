@@ -1,0 +1,146 @@
+// One agent session on the HTTP listener (2025 revisions: Streamable HTTP with an
+// Mcp-Session-Id, or the legacy HTTP+SSE transport): its own interceptor and its own upstream
+// (a new child process, or a new remote session), ended on DELETE, when the SSE stream closes,
+// on idle timeout, when the upstream goes away, or when the proxy stops.
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Logger } from '../log.js';
+import type { PolicyHolder } from '../policy/watch.js';
+import type { CounterStore } from '../state/store.js';
+import type { Channel, Inbound } from '../transport/channel.js';
+import { TransportChannel } from '../transport/http-channel.js';
+import { Interceptor, type FailMode } from './interceptor.js';
+import { openUpstream, type Upstream, type UpstreamSpec } from './upstream.js';
+
+/** What every session on one listener shares. */
+export interface SessionContext {
+  upstream: UpstreamSpec;
+  policy: PolicyHolder;
+  store: CounterStore;
+  log: Logger;
+  maxMessageBytes: number;
+  failMode: FailMode;
+  statePrefix?: string;
+  graceMs?: number;
+}
+
+/** An interceptor and the upstream behind it. */
+export interface Gate {
+  interceptor: Interceptor;
+  upstream: Upstream;
+  /** Resolves when the upstream is writable again (backpressure towards the client). */
+  writable(): Promise<void>;
+}
+
+/** Opens the upstream and the interceptor for one session. `key` is what its session-scoped
+ * counters are kept under. */
+export function openGate(ctx: SessionContext, key: string, client: Channel, onUpstreamEnd: () => void): Gate {
+  let interceptor!: Interceptor;
+  const upstream = openUpstream(
+    ctx.upstream,
+    {
+      onMessage: (ev: Inbound) => interceptor.fromUpstream(ev),
+      onEnd: () => {
+        interceptor.upstreamClosed();
+        onUpstreamEnd();
+      },
+    },
+    { log: ctx.log, maxMessageBytes: ctx.maxMessageBytes, graceMs: ctx.graceMs },
+  );
+  interceptor = new Interceptor({
+    client,
+    upstream: upstream.channel,
+    policy: () => ctx.policy.current(),
+    store: ctx.store,
+    sessionId: key,
+    statePrefix: ctx.statePrefix,
+    failMode: ctx.failMode,
+    log: ctx.log,
+  });
+  let waiters: (() => void)[] = [];
+  upstream.onDrain(() => {
+    const ready = waiters;
+    waiters = [];
+    for (const resolve of ready) resolve();
+  });
+  return {
+    interceptor,
+    upstream,
+    writable: () => (upstream.congested ? new Promise<void>((resolve) => waiters.push(resolve)) : Promise.resolve()),
+  };
+}
+
+export type SessionTransport = Pick<Transport, 'send' | 'close' | 'onmessage' | 'onclose'>;
+
+export class HttpSession {
+  readonly channel: TransportChannel;
+  private gate?: Gate;
+  private ended = false;
+  /** The counter key, fixed when the session starts. */
+  key?: string;
+  lastActive = Date.now();
+  private resolveDone!: () => void;
+  /** Resolves once the session's upstream is gone (at once if it never had one). */
+  readonly done = new Promise<void>((resolve) => (this.resolveDone = resolve));
+  /** Open HTTP exchanges of this session (a session in use is never idle). */
+  busy = 0;
+
+  constructor(
+    readonly id: string,
+    readonly transport: SessionTransport,
+    private readonly ctx: SessionContext,
+    private readonly onEnded: (session: HttpSession) => void,
+    standingStream: boolean,
+  ) {
+    this.channel = new TransportChannel({ transport, log: ctx.log, standingStream });
+    transport.onmessage = (message) => {
+      this.lastActive = Date.now();
+      if (!this.gate) {
+        this.ctx.log.warn('dropped a message that arrived before the session started');
+        return;
+      }
+      this.channel.noteClientMessage(message);
+      this.gate.interceptor.fromClient({ kind: 'message', value: message });
+    };
+    transport.onclose = () => this.end('the client closed the session');
+  }
+
+  get started(): boolean {
+    return this.gate !== undefined;
+  }
+
+  get interceptor(): Interceptor | undefined {
+    return this.gate?.interceptor;
+  }
+
+  /** Opens the upstream; counters are kept under `key`. */
+  start(key: string): void {
+    if (this.gate || this.ended) return;
+    this.key = key;
+    this.ctx.log.info('session started', { session: this.id.slice(0, 8), key: key === this.id ? undefined : key });
+    const gate = openGate(this.ctx, key, this.channel, () => {});
+    this.gate = gate;
+    void gate.upstream.done.then(() => {
+      gate.interceptor.upstreamClosed();
+      this.channel.failPending('The MCP server behind the proxy has exited');
+      this.end('the server exited');
+      this.resolveDone();
+    });
+  }
+
+  /** Waits while the upstream cannot take more input. */
+  writable(): Promise<void> {
+    return this.gate ? this.gate.writable() : Promise.resolve();
+  }
+
+  /** Ends the session: the client's streams close, the upstream is shut down. Idempotent. */
+  end(reason: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.ctx.log.info('session ended', { session: this.id.slice(0, 8), reason });
+    this.onEnded(this);
+    this.channel.close();
+    void this.transport.close().catch(() => {});
+    if (this.gate) this.gate.upstream.shutdown();
+    else this.resolveDone();
+  }
+}

@@ -1,0 +1,408 @@
+// `intercept -c policy.yaml --transport http|sse ...`: an HTTP listener in front of the upstream.
+//   http  Streamable HTTP at /mcp. 2025 clients get a session each (Mcp-Session-Id) with its own
+//         interceptor and upstream; 2026-07-28 clients are served statelessly (modern-hub.ts).
+//   sse   the legacy HTTP+SSE transport: GET /sse opens a session, POST /message?sessionId=.
+// The wire protocol is the SDK's (v1 server transports); this file decides who gets in
+// (http-guard.ts), which session a request belongs to, and when sessions end.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { INVALID_REQUEST, PARSE_ERROR } from '../jsonrpc/errors.js';
+import { isObject } from '../jsonrpc/message.js';
+import {
+  OriginPolicy,
+  TRANSPORT_ERROR,
+  bearerToken,
+  hostAllowed,
+  readBody,
+  sendHttpError,
+  tokenMatches,
+} from '../transport/http-guard.js';
+import { HEADER_MISMATCH, headerMismatch, isModernVersion, modernVersionOf } from '../transport/modern-http.js';
+import { HttpSession, type SessionContext } from './http-session.js';
+import { ModernHub } from './modern-hub.js';
+import { offerSignature } from './offers.js';
+import { sessionKeyFor, type SessionKeySpec } from './session-key.js';
+
+export interface HttpProxyOptions extends SessionContext {
+  mode: 'http' | 'sse';
+  bind: string;
+  /** 0 picks a free port. */
+  port: number;
+  /** When set, every request needs `Authorization: Bearer <token>`. */
+  authToken?: string;
+  allowedOrigins: string[];
+  sessionKey: SessionKeySpec;
+  /** Sessions unused this long are ended; 0 keeps them until they end otherwise. */
+  idleTimeoutMs: number;
+  /** Called once the listener accepts connections, with the URL clients use. */
+  onListening?(url: string): void;
+}
+
+export const MCP_PATH = '/mcp';
+export const SSE_PATH = '/sse';
+export const MESSAGE_PATH = '/message';
+
+/** 192 random bits, URL-safe: session ids must be unguessable. */
+function newSessionId(): string {
+  return randomBytes(24).toString('base64url');
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+const NOT_FOUND_SESSION = 'Session not found; start a new one (initialize without Mcp-Session-Id)';
+
+/** Runs the listener until SIGINT or SIGTERM; resolves with the exit status (0). */
+export async function runHttpProxy(opts: HttpProxyOptions): Promise<number> {
+  const listener = new HttpListener(opts);
+  const url = await listener.listen();
+  opts.onListening?.(url);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+  });
+  opts.log.info(`received ${signal}; ending every session`);
+  await listener.close();
+  return 0;
+}
+
+export class HttpListener {
+  private readonly server: Server;
+  private readonly sessions = new Map<string, HttpSession>();
+  private readonly hubs = new Map<string, ModernHub>();
+  private readonly origins: OriginPolicy;
+  private sweeper?: NodeJS.Timeout;
+  private closing = false;
+  /** Everything that must finish before the proxy exits (each upstream's end). */
+  private readonly ending = new Set<Promise<void>>();
+
+  constructor(private readonly opts: HttpProxyOptions) {
+    this.origins = new OriginPolicy(opts.allowedOrigins);
+    this.server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        opts.log.error('internal error while serving an HTTP request', { error: String(err) });
+        sendHttpError(res, 500, TRANSPORT_ERROR, 'Internal error in the policy proxy');
+      });
+    });
+    opts.policy.onReload = (previous, next) => {
+      if (offerSignature(previous.policy) === offerSignature(next.policy)) return;
+      for (const s of this.sessions.values()) s.interceptor?.toolsChanged();
+      for (const h of this.hubs.values()) h.interceptor.toolsChanged();
+    };
+  }
+
+  async listen(): Promise<string> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.port, this.opts.bind, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    if (this.opts.idleTimeoutMs > 0) {
+      const every = Math.max(100, Math.min(this.opts.idleTimeoutMs / 2, 30_000));
+      this.sweeper = setInterval(() => this.sweep(), every);
+      this.sweeper.unref();
+    }
+    const { address, port } = this.server.address() as AddressInfo;
+    const host = address.includes(':') ? `[${address}]` : address;
+    return `http://${host}:${port}${this.opts.mode === 'http' ? MCP_PATH : SSE_PATH}`;
+  }
+
+  /** Stops accepting, ends every session and waits for their upstreams to be gone. */
+  async close(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    this.server.close();
+    for (const s of [...this.sessions.values()]) s.end('the proxy is stopping');
+    for (const h of [...this.hubs.values()]) h.end('the proxy is stopping');
+    this.server.closeAllConnections();
+    await Promise.all(this.ending);
+    this.opts.policy.close();
+  }
+
+  private sweep(): void {
+    const cutoff = Date.now() - this.opts.idleTimeoutMs;
+    for (const s of [...this.sessions.values()]) {
+      if (s.busy === 0 && s.channel.pending === 0 && s.lastActive < cutoff) s.end('idle timeout');
+    }
+    for (const h of [...this.hubs.values()]) {
+      if (h.idle && h.lastActive < cutoff) h.end('idle timeout');
+    }
+  }
+
+  // ---------------------------------------------------------------- the front door
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.closing) {
+      sendHttpError(res, 503, TRANSPORT_ERROR, 'The proxy is shutting down', { Connection: 'close' });
+      return;
+    }
+    if (!hostAllowed(req.headers.host, this.opts.bind)) {
+      this.opts.log.warn('refused a request with a foreign Host header (DNS rebinding?)', { host: req.headers.host });
+      sendHttpError(res, 403, TRANSPORT_ERROR, `Forbidden: Host ${JSON.stringify(req.headers.host ?? '')} is not allowed`);
+      return;
+    }
+    const origin = header(req, 'origin');
+    if (!this.origins.allows(origin)) {
+      this.opts.log.warn('refused a request from a foreign Origin', { origin });
+      sendHttpError(res, 403, TRANSPORT_ERROR, `Forbidden: Origin ${JSON.stringify(origin)} is not allowed`);
+      return;
+    }
+    if (origin !== undefined) {
+      // A browser page of an allowed origin may read the answers and the session header.
+      res.setHeader('Access-Control-Allow-Origin', origin);
+      res.setHeader('Vary', 'Origin');
+      res.setHeader('Access-Control-Expose-Headers', 'Mcp-Session-Id, WWW-Authenticate');
+    }
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, {
+        'Access-Control-Allow-Methods': 'GET, POST, DELETE, OPTIONS',
+        'Access-Control-Allow-Headers': header(req, 'access-control-request-headers') ?? 'Content-Type, Authorization, Mcp-Session-Id, MCP-Protocol-Version',
+        'Access-Control-Max-Age': '600',
+      });
+      res.end();
+      return;
+    }
+    if (this.opts.authToken !== undefined && !tokenMatches(bearerToken(req), this.opts.authToken)) {
+      this.opts.log.warn('refused a request without the right bearer token');
+      sendHttpError(res, 401, TRANSPORT_ERROR, 'Unauthorized: a valid bearer token is required', { 'WWW-Authenticate': 'Bearer' });
+      return;
+    }
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (this.opts.mode === 'http') {
+      if (path === MCP_PATH) return this.streamable(req, res);
+    } else {
+      if (path === SSE_PATH) return this.sseOpen(req, res);
+      if (path === MESSAGE_PATH) return this.ssePost(req, res);
+    }
+    sendHttpError(res, 404, TRANSPORT_ERROR, `Not found: this proxy serves ${this.opts.mode === 'http' ? MCP_PATH : `${SSE_PATH} and ${MESSAGE_PATH}`}`);
+  }
+
+  /** The body of a POST as one JSON-RPC object, or undefined when an error was sent. */
+  private async body(req: IncomingMessage, res: ServerResponse): Promise<Record<string, unknown> | undefined> {
+    const body = await readBody(req, this.opts.maxMessageBytes);
+    if (body.kind === 'too_large') {
+      this.opts.log.warn('refused an oversized request body', { limit: this.opts.maxMessageBytes });
+      sendHttpError(res, 413, TRANSPORT_ERROR, `Payload Too Large: the proxy accepts messages up to ${this.opts.maxMessageBytes} bytes`, { Connection: 'close' });
+      return undefined;
+    }
+    if (body.kind === 'aborted') return undefined;
+    let value: unknown;
+    try {
+      value = JSON.parse(body.text);
+    } catch {
+      sendHttpError(res, 400, PARSE_ERROR, 'Parse error: the body is not JSON');
+      return undefined;
+    }
+    if (Array.isArray(value)) {
+      // As on stdio: refusing a batch whole is the one answer that cannot let an element
+      // slip past the gate.
+      sendHttpError(res, 400, INVALID_REQUEST, 'Invalid Request: JSON-RPC batches are not supported; send each message on its own');
+      return undefined;
+    }
+    if (!isObject(value)) {
+      sendHttpError(res, 400, INVALID_REQUEST, 'Invalid Request: a message must be a JSON object');
+      return undefined;
+    }
+    return value;
+  }
+
+  // ---------------------------------------------------------------- Streamable HTTP
+
+  private async streamable(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const method = req.method ?? 'GET';
+    const sessionId = header(req, 'mcp-session-id');
+    if (method === 'GET' || method === 'DELETE') {
+      if (isModernVersion(header(req, 'mcp-protocol-version')) || sessionId === undefined) {
+        sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed: without a session, only POST is served', { Allow: 'POST' });
+        return;
+      }
+      const session = this.sessions.get(sessionId);
+      if (!session) {
+        sendHttpError(res, 404, -32001, NOT_FOUND_SESSION);
+        return;
+      }
+      if (!this.sameAgent(req, res, session)) return;
+      return this.serveSession(session, req, res, undefined);
+    }
+    if (method !== 'POST') {
+      sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'GET, POST, DELETE' });
+      return;
+    }
+    const message = await this.body(req, res);
+    if (!message) return;
+
+    if (modernVersionOf(message) !== undefined || isModernVersion(header(req, 'mcp-protocol-version'))) {
+      return this.modern(req, res, message);
+    }
+    if (sessionId !== undefined) {
+      const session = this.sessions.get(sessionId);
+      if (!session) {
+        sendHttpError(res, 404, -32001, NOT_FOUND_SESSION);
+        return;
+      }
+      if (!this.sameAgent(req, res, session)) return;
+      return this.serveSession(session, req, res, message);
+    }
+    if (message.method !== 'initialize') {
+      sendHttpError(res, 400, TRANSPORT_ERROR, 'Bad Request: Mcp-Session-Id header is required (or initialize to start a session)');
+      return;
+    }
+    const id = newSessionId();
+    const key = sessionKeyFor(this.opts.sessionKey, req, message, id);
+    if (!key.ok) {
+      sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
+      return;
+    }
+    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id });
+    const session = this.addSession(id, transport, false);
+    session.start(key.key);
+    await transport.start();
+    await this.serveSession(session, req, res, message);
+    // The transport refused the initialize (a wrong Accept header, say): no session after all.
+    if (transport.sessionId === undefined) session.end('the initialize request was refused');
+  }
+
+  private async serveSession(session: HttpSession, req: IncomingMessage, res: ServerResponse, message: Record<string, unknown> | undefined): Promise<void> {
+    const transport = session.transport as StreamableHTTPServerTransport;
+    session.lastActive = Date.now();
+    if (req.method === 'POST') {
+      // A session with a request in flight is not idle; an open GET stream alone does not
+      // keep it alive.
+      session.busy++;
+      res.on('close', () => {
+        session.busy--;
+        session.lastActive = Date.now();
+      });
+    }
+    if (req.method === 'GET') {
+      // The standing stream: what waited for it goes out once the transport has registered it.
+      res.on('close', () => session.channel.standingClosed());
+      setImmediate(() => session.channel.standingOpened());
+    }
+    if (message !== undefined) await session.writable();
+    await transport.handleRequest(req, res, message);
+  }
+
+  private async modern(req: IncomingMessage, res: ServerResponse, message: Record<string, unknown>): Promise<void> {
+    const mismatch = headerMismatch(req.headers, message);
+    if (mismatch) {
+      sendHttpError(res, 400, HEADER_MISMATCH, `Header mismatch: ${mismatch.header} does not match the request body`, {}, { mismatch });
+      return;
+    }
+    if (typeof message.method !== 'string') {
+      sendHttpError(res, 400, INVALID_REQUEST, 'Invalid Request: a stateless request must be a request or a notification');
+      return;
+    }
+    const key = sessionKeyFor(this.opts.sessionKey, req, message, undefined);
+    if (!key.ok) {
+      sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
+      return;
+    }
+    let hub = this.hubs.get(key.key);
+    if (!hub) {
+      hub = new ModernHub(key.key, this.opts, (h) => {
+        if (this.hubs.get(h.key) === h) this.hubs.delete(h.key);
+      });
+      this.hubs.set(key.key, hub);
+      this.track(hub.done);
+    }
+    await hub.handle(req, res, message);
+  }
+
+  // ---------------------------------------------------------------- legacy HTTP+SSE
+
+  private async sseOpen(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'GET') {
+      sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'GET' });
+      return;
+    }
+    const id = newSessionId();
+    // Refuse at once when the agent cannot be identified (client info comes with initialize).
+    if (this.opts.sessionKey.kind === 'header' || this.opts.sessionKey.kind === 'token') {
+      const key = sessionKeyFor(this.opts.sessionKey, req, undefined, id);
+      if (!key.ok) {
+        sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
+        return;
+      }
+    }
+    const transport = new SSEServerTransport(MESSAGE_PATH, res);
+    // The SDK names SSE sessions with a UUID (122 random bits); ours carry 192.
+    (transport as unknown as { _sessionId: string })._sessionId = id;
+    this.addSession(id, transport, true);
+    await transport.start();
+  }
+
+  private async ssePost(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') {
+      sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'POST' });
+      return;
+    }
+    const id = new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId');
+    if (!id) {
+      sendHttpError(res, 400, TRANSPORT_ERROR, 'Bad Request: the sessionId query parameter is required');
+      return;
+    }
+    const session = this.sessions.get(id);
+    if (!session) {
+      sendHttpError(res, 404, -32001, 'Session not found; open a new SSE stream');
+      return;
+    }
+    const message = await this.body(req, res);
+    if (!message) return;
+    if (!session.started) {
+      const key = sessionKeyFor(this.opts.sessionKey, req, message, id);
+      if (!key.ok) {
+        sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
+        return;
+      }
+      session.start(key.key);
+    } else if (!this.sameAgent(req, res, session)) {
+      return;
+    }
+    session.lastActive = Date.now();
+    session.busy++;
+    res.on('close', () => {
+      session.busy--;
+      session.lastActive = Date.now();
+    });
+    await session.writable();
+    await (session.transport as SSEServerTransport).handlePostMessage(req, res, message);
+  }
+
+  // ---------------------------------------------------------------- sessions
+
+  private addSession(id: string, transport: HttpSession['transport'], standing: boolean): HttpSession {
+    const session = new HttpSession(id, transport, this.opts, (s) => this.sessions.delete(s.id), standing);
+    this.sessions.set(id, session);
+    this.track(session.done);
+    return session;
+  }
+
+  private track(done: Promise<void>): void {
+    this.ending.add(done);
+    void done.then(() => this.ending.delete(done));
+  }
+
+  /** With a header or token key, every request of a session must name the same agent. */
+  private sameAgent(req: IncomingMessage, res: ServerResponse, session: HttpSession): boolean {
+    const spec = this.opts.sessionKey;
+    if (spec.kind !== 'header' && spec.kind !== 'token') return true;
+    const key = sessionKeyFor(spec, req, undefined, session.id);
+    if (!key.ok) {
+      sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
+      return false;
+    }
+    if (session.key !== undefined && key.key !== session.key) {
+      sendHttpError(res, 400, TRANSPORT_ERROR, 'Bad Request: the agent identity changed within the session');
+      return false;
+    }
+    return true;
+  }
+}
