@@ -415,7 +415,10 @@ export function openHttpUpstream(spec: HttpUpstreamSpec, events: UpstreamEvents,
 
   const channel: Channel = {
     send: (message) => enqueue(message),
-    sendRaw: (text) => enqueue(parseJson(text)),
+    sendRaw: (text) => {
+      const message = parseJson(text);
+      if (message !== undefined) enqueue(message);
+    },
   };
 
   return {

@@ -55,7 +55,7 @@ export async function startEverything(mode: 'streamableHttp' | 'sse'): Promise<H
   const listening = new Promise<void>((resolve, reject) => {
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
-      if (/listening on port/i.test(output)) resolve();
+      if (/(listening|running) on port/i.test(output)) resolve();
     };
     child.stdout!.on('data', onData);
     child.stderr!.on('data', onData);
