@@ -1,4 +1,6 @@
 // Logs go to stderr, one line each: stdout belongs to the protocol.
+import { writeSync } from 'node:fs';
+
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -26,7 +28,39 @@ function render(fields: LogFields | undefined): string {
   return out;
 }
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+/** Lines waiting for the next turn of the event loop, and whether a flush is scheduled. */
+let pendingLines: string[] = [];
+let flushScheduled = false;
+
+function flushLines(): void {
+  flushScheduled = false;
+  if (pendingLines.length === 0) return;
+  const text = pendingLines.join('');
+  pendingLines = [];
+  process.stderr.write(text);
+}
+
+/** The default sink. process.stderr writes synchronously to pipes and files on Linux, so one
+ * write per decision would put a system call on every call's path: lines are gathered and
+ * written once per turn of the event loop, and whatever is left at exit is written then. */
+function bufferedStderr(line: string): void {
+  pendingLines.push(line);
+  if (flushScheduled) return;
+  flushScheduled = true;
+  setImmediate(flushLines);
+}
+
+process.on('exit', () => {
+  if (pendingLines.length === 0) return;
+  try {
+    writeSync(2, pendingLines.join(''));
+  } catch {
+    // stderr is gone: nothing can be told.
+  }
+  pendingLines = [];
+});
+
+export function createLogger(level: LogLevel = 'info', write: (line: string) => void = bufferedStderr): Logger {
   const min = RANK[level];
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[lvl] < min) return;

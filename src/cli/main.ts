@@ -9,6 +9,7 @@ import { runValidate } from './validate.js';
 import { runExplain } from './explain.js';
 import { runDemoCommand } from './demo.js';
 import { runScan } from './scan.js';
+import { runLock } from './lock.js';
 import { notYet } from './not-yet.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -51,7 +52,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--state-fail-mode <mode>', 'when the counter store is unreachable: closed denies calls that need a counter, open allows them').choices(['open', 'closed']).default('closed'))
     .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
     .option('--max-message-size <size>', 'largest client message accepted, e.g. 4MiB', '4MiB')
-    .option('--no-watch', 'do not reload the policy file when it changes')
+    .option('--lock <file>', 'pinned tool definitions (intercept scan --lock): hide and refuse tools that changed or are new')
+    .option('--no-watch', 'do not reload the policy file (or lock file) when it changes')
     .addHelpText(
       'after',
       `
@@ -108,14 +110,32 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
   program
     .command('scan')
     .description("start a server, list its tools and write a starting policy for them")
-    .usage('[-o policy.yaml] [--recommended] [--format yaml|json] [--timeout 30s] -- <command> [args...]')
+    .usage('[-o policy.yaml] [--recommended] [--format yaml|json] [--timeout 30s] (-- <command> [args...] | --upstream <url> [--header "Name: Value"]...)')
     .option('-o, --output <file>', 'write the policy here instead of stdout (directories are created)')
     .option('--recommended', 'enable the recommended rules instead of leaving them commented out')
+    .option('--lock', 'write a lock file pinning every tool definition (default -o intercept.lock) instead of a policy')
     .addOption(new Option('--format <format>', 'output format').choices(['yaml', 'json']).default('yaml'))
     .option('--timeout <duration>', 'give up when the server has not listed its tools by then', '30s')
-    .option('--upstream <url>', 'remote MCP server URL (not available yet)')
+    .option('--upstream <url>', 'scan a remote MCP server at this URL instead of starting a command')
+    .option('--header <header>', 'HTTP header for --upstream, "Name: Value" (repeatable)', collect, [])
+    .addOption(
+      new Option('--upstream-transport <mode>', 'how to reach --upstream: auto (Streamable HTTP, else legacy HTTP+SSE), streamable, or sse')
+        .choices(['auto', 'streamable', 'sse'])
+        .default('auto'),
+    )
     .action(async (opts) => {
       exitCode = await runScan({ ...opts, clientVersion: pkg.version }, tail);
+    });
+
+  program
+    .command('lock')
+    .description("compare a server's tools with a lock file; with --update, accept their current definitions")
+    .usage('[--update] [--lock intercept.lock] [--timeout 30s] -- <command> [args...]')
+    .option('--lock <file>', 'the lock file', 'intercept.lock')
+    .option('--update', 'write the current definitions to the lock file')
+    .option('--timeout <duration>', 'give up when the server has not listed its tools by then', '30s')
+    .action(async (opts) => {
+      exitCode = await runLock({ ...opts, clientVersion: pkg.version }, tail);
     });
 
   program

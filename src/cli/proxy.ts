@@ -6,6 +6,7 @@ import { createLogger, type LogLevel } from '../log.js';
 import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
 import { PolicyHolder } from '../policy/watch.js';
+import { readLockFile, ToolLock } from '../proxy/lock.js';
 import { runHttpProxy } from '../proxy/run-http.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
 import { parseSessionKey } from '../proxy/session-key.js';
@@ -29,6 +30,8 @@ export interface ProxyFlags {
   logLevel: LogLevel;
   maxMessageSize: string;
   watch: boolean;
+  /** Lock file of pinned tool definitions. */
+  lock?: string;
   /** --bind or --port was given on the command line (not just defaulted). */
   listenerFlagsGiven: boolean;
   /** HTTP listener: bearer token every request must carry (or env INTERCEPT_AUTH_TOKEN). */
@@ -96,6 +99,15 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     for (const issue of loaded.issues) process.stderr.write(formatIssue(issue) + '\n');
     return 1;
   }
+  const loadLock = async (file: string): Promise<ToolLock | string> => {
+    const read = await readLockFile(file);
+    return read.ok ? new ToolLock(read.lock, file) : read.message;
+  };
+  const lock = flags.lock === undefined ? undefined : await loadLock(flags.lock);
+  if (typeof lock === 'string') {
+    log.error(`${lock}; not starting`);
+    return 1;
+  }
   const statePrefix = flags.statePrefix ?? policyNamespace(flags.config);
   let state;
   try {
@@ -106,6 +118,11 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   }
   const holder = new PolicyHolder(compile(loaded.policy), text);
   if (flags.watch) holder.watch(flags.config, log);
+  if (lock !== undefined) {
+    holder.setLock(lock);
+    if (flags.watch) holder.watchLock(lock.file, () => loadLock(lock.file), log);
+    log.info('tools pinned', { lock: lock.file, tools: Object.keys(lock.data.tools).length });
+  }
 
   let upstream: UpstreamSpec;
   if (flags.upstream) {

@@ -3,9 +3,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseDuration } from '../policy/durations.js';
-import { notYet } from './not-yet.js';
-import { discoverStdio, ScanError } from '../scan/discover.js';
+import { discoverStdio, ScanError, type Discovery } from '../scan/discover.js';
+import { discoverRemote } from '../scan/discover-remote.js';
+import { checkUpstreamUrl, parseHeaderFlags } from './proxy.js';
 import { buildScaffold, scaffoldJson, scaffoldYaml } from '../scan/scaffold.js';
+import { runScanLock } from './lock.js';
 
 export interface ScanOptions {
   output?: string;
@@ -13,34 +15,50 @@ export interface ScanOptions {
   format: 'yaml' | 'json';
   timeout: string;
   upstream?: string;
+  header?: string[];
+  upstreamTransport?: 'auto' | 'streamable' | 'sse';
   clientVersion?: string;
+  /** Write a lock file of the tools' definitions instead of a policy. */
+  lock?: boolean;
 }
 
 export async function runScan(opts: ScanOptions, command: string[] | undefined): Promise<number> {
+  if (opts.lock) return runScanLock(opts, command);
   const say = (line: string) => process.stderr.write(`intercept: ${line}\n`);
+  const hasCommand = command !== undefined && command.length > 0 && command[0] !== '';
+  const headerFlags = opts.header ?? [];
   if (opts.upstream !== undefined) {
-    // Remote upstreams arrive with the HTTP client transport.
-    return notYet('intercept scan --upstream', 'scanning remote servers');
+    if (hasCommand) return usage('cannot scan both a server command (after --) and --upstream URL');
+    const bad = checkUpstreamUrl(opts.upstream);
+    if (bad) return usage(bad);
+  } else {
+    if (headerFlags.length > 0) return usage('--header requires --upstream');
+    if ((opts.upstreamTransport ?? 'auto') !== 'auto') return usage('--upstream-transport requires --upstream');
+    if (!hasCommand) {
+      return usage('scan needs the server command after "--", e.g. intercept scan -- npx -y @modelcontextprotocol/server-memory, or --upstream URL');
+    }
   }
-  if (command === undefined || command.length === 0 || command[0] === '') {
-    say('scan needs the server command after "--", e.g. intercept scan -- npx -y @modelcontextprotocol/server-memory');
-    return 2;
-  }
+  const headers = parseHeaderFlags(headerFlags);
+  if (typeof headers === 'string') return usage(headers);
   const seconds = parseDuration(opts.timeout) ?? (/^[0-9]+$/.test(opts.timeout) ? Number(opts.timeout) : undefined);
   if (seconds === undefined || seconds <= 0) {
-    say(`--timeout must be a duration such as "30s", "2m" or a number of seconds, got ${JSON.stringify(opts.timeout)}`);
-    return 2;
+    return usage(`--timeout must be a duration such as "30s", "2m" or a number of seconds, got ${JSON.stringify(opts.timeout)}`);
   }
 
-  let discovery;
+  let discovery: Discovery;
+  const clientVersion = opts.clientVersion ? { clientVersion: opts.clientVersion } : {};
   try {
-    discovery = await discoverStdio({
-      command: command[0]!,
-      args: command.slice(1),
-      timeoutMs: seconds * 1000,
-      progress: say,
-      ...(opts.clientVersion ? { clientVersion: opts.clientVersion } : {}),
-    });
+    discovery =
+      opts.upstream !== undefined
+        ? await discoverRemote({
+            url: opts.upstream,
+            headers,
+            transport: opts.upstreamTransport ?? 'auto',
+            timeoutMs: seconds * 1000,
+            progress: say,
+            ...clientVersion,
+          })
+        : await discoverStdio({ command: command![0]!, args: command!.slice(1), timeoutMs: seconds * 1000, progress: say, ...clientVersion });
   } catch (err) {
     if (err instanceof ScanError) {
       say(err.message);
@@ -54,7 +72,13 @@ export async function runScan(opts: ScanOptions, command: string[] | undefined):
   const text =
     opts.format === 'json'
       ? scaffoldJson(scaffold)
-      : scaffoldYaml(scaffold, { command, date: new Date(), recommended: opts.recommended === true });
+      : scaffoldYaml(scaffold, {
+          // The header says how to scan again; header values (credentials) are left out.
+          command: command ?? [],
+          ...(opts.upstream !== undefined ? { remote: remoteFlags(opts) } : {}),
+          date: new Date(),
+          recommended: opts.recommended === true,
+        });
 
   if (opts.output === undefined || opts.output === '-') {
     process.stdout.write(text);
@@ -69,4 +93,23 @@ export async function runScan(opts: ScanOptions, command: string[] | undefined):
   }
   say(`wrote ${opts.output}${opts.format === 'yaml' ? ` (check it with: intercept validate -c ${opts.output})` : ''}`);
   return 0;
+}
+
+function usage(message: string): number {
+  process.stderr.write(`intercept: ${message}\n`);
+  return 2;
+}
+
+/** The scan flags as the header shows them, standing in for a server command. */
+function remoteFlags(opts: ScanOptions): string[] {
+  const url = new URL(opts.upstream!);
+  // Credentials in the URL stay out of the file.
+  url.username = '';
+  url.password = '';
+  const names = (opts.header ?? []).map((h) => h.slice(0, h.indexOf(':')));
+  return [
+    `--upstream=${url.href}`,
+    ...names.map((n) => `--header=${n}: …`),
+    ...(opts.upstreamTransport && opts.upstreamTransport !== 'auto' ? [`--upstream-transport=${opts.upstreamTransport}`] : []),
+  ];
 }

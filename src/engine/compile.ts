@@ -1,8 +1,10 @@
 // The gate's decision function. `compile` does all the parsing once per policy load (regexes,
 // paths, counter lookups, per-tool rule lists, requirements); `decide` then walks prepared
 // data only: no regex or path parsing, no closures, and no trace objects unless asked for.
-import type { Counter, CounterKey, Limit, Policy, Rule, ToolPolicy } from '../policy/model.js';
+import { classOwner, type Counter, type CounterKey, type Limit, type Policy, type Rule, type ToolClass, type ToolPolicy } from '../policy/model.js';
+import { isGlob } from '../policy/spelling.js';
 import { bucketOf, type CompiledKey } from './buckets.js';
+import { compileGlob, globMatches, type Glob } from './glob.js';
 import {
   badIncrementMessage,
   conditionFailure,
@@ -27,17 +29,42 @@ import type {
   ToolCall,
 } from './types.js';
 
+/** Pinned tool definitions (a lock file) in force beside the policy; the proxy attaches one
+ * with `withLock`. Definitions are the upstream's tools/list entries as they are. */
+export interface ToolLockCheck {
+  /** The lock file, as named to the user. */
+  readonly file: string;
+  /** Whether this definition of the tool is the pinned one. */
+  isPinned(name: string, definition: Readonly<Record<string, unknown>>): boolean;
+  /** The denial for a call to the tool, or undefined when its definition is pinned; `null`
+   * when the upstream does not list the tool. */
+  check(name: string, definition: Readonly<Record<string, unknown>> | null): Denial | undefined;
+  /** true the first time an unpinned definition is seen, so that it is logged once. */
+  firstSighting(name: string, definition: Readonly<Record<string, unknown>> | null): boolean;
+}
+
+/** The policy with a lock attached (or without one, for undefined). */
+export function withLock(compiled: CompiledPolicy, lock: ToolLockCheck | undefined): CompiledPolicy {
+  const { lock: _previous, ...rest } = compiled;
+  return lock === undefined ? rest : { ...rest, lock };
+}
+
 export interface CompiledPolicy {
   readonly policy: Policy;
-  /** true when the tool is in `hide` (or hide contains "*"). */
+  /** Pinned definitions: a tool whose definition is not pinned is hidden and refused. */
+  readonly lock?: ToolLockCheck;
+  /** true when the tool is in `hide`, matches a pattern there, or hide contains "*". */
   isHidden(tool: string): boolean;
-  /** Whether tools/list shows the tool: not hidden, and under `default: deny` listed under
-   * `tools` (an agent gains nothing from seeing a tool it may never call). */
-  isOffered(tool: string): boolean;
-  /** What must be gathered before deciding this call. Precomputed per tool (unlisted tools share
-   * one) and returned as is, unless the call reads a keyed counter, whose bucket depends on the
-   * call's arguments. */
-  requirements(call: ToolCall): Requirements;
+  /** Whether tools/list shows the tool: not hidden, and under `default: deny` governed by a key
+   * under `tools` or, given its class, by `classes` (an agent gains nothing from seeing a tool
+   * it may never call). */
+  isOffered(tool: string, toolClass?: ToolClass | null): boolean;
+  /** Whether some rule set under `classes` could apply to a tool (so its class is worth knowing). */
+  readonly usesClasses: boolean;
+  /** What must be gathered before deciding this call. Precomputed per tool key (unlisted tools
+   * share one) and returned as is, unless the call reads a keyed counter, whose bucket depends
+   * on the call's arguments. When it says `needsClass`, ask again with the tool's class. */
+  requirements(call: ToolCall, toolClass?: ToolClass | null): Requirements;
   /** Trace off by default (hot path). */
   decide(input: DecideInput, options?: { trace?: boolean }): Decision;
 }
@@ -87,39 +114,108 @@ const WILDCARD = '*';
 
 const NOTHING_REQUIRED: Requirements = Object.freeze({ reads: Object.freeze([]) as unknown as CounterRef[], needsSchema: false, needsValidator: false });
 const NOTHING_PLANNED: RequirementsPlan = Object.freeze({ fixed: NOTHING_REQUIRED, keyedReads: undefined });
+const CLASS_NEEDED: Requirements = Object.freeze({ ...NOTHING_REQUIRED, needsClass: true });
+
+/** The rules that apply to a tool, with what they need. */
+interface Governed {
+  /** The tool key (name or pattern) or `class:<class>` whose rules these are. */
+  readonly key: string;
+  readonly rules: readonly CompiledRule[];
+  readonly plan: RequirementsPlan;
+}
+
+/** A pattern key under `tools`, with the rules of the tools it matches. */
+interface PatternKey extends Governed {
+  readonly glob: Glob;
+}
+
+/** How many tool names each per-name memo remembers before it starts over. */
+const MEMO_LIMIT = 4096;
+
+/** A bounded per-name cache: cleared whole when full (tool names are few; this only stops an
+ * agent inventing names from growing it without end). */
+function memo<T>(compute: (name: string) => T): (name: string) => T {
+  const cache = new Map<string, T>();
+  return (name) => {
+    const hit = cache.get(name);
+    if (hit !== undefined || cache.has(name)) return hit as T;
+    const value = compute(name);
+    if (cache.size >= MEMO_LIMIT) cache.clear();
+    cache.set(name, value);
+    return value;
+  };
+}
 
 /** Compiles a loaded policy. Throws only when the policy breaks the loader's guarantees (an
  * operand that does not suit its operator, a `state.` path with no defining counter...). */
 export function compile(policy: Policy): CompiledPolicy {
   const refs = counterRefs(policy);
-  const compileRules = (tp: ToolPolicy): CompiledRule[] => tp.rules.map((r) => compileRule(tp.name, r, refs));
+  // Rules under `classes` are traced under `class:<class>`, the owner of their counters.
+  const compileRules = (tp: ToolPolicy, label = tp.name): CompiledRule[] => tp.rules.map((r) => compileRule(label, r, refs));
 
   const wildcardRules = policy.wildcard ? compileRules(policy.wildcard) : [];
-  const own = new Map<string, CompiledRule[]>();
-  for (const tp of policy.tools) {
-    // A name listed twice keeps both rule lists (more rules, never fewer).
-    own.set(tp.name, [...(own.get(tp.name) ?? []), ...compileRules(tp)]);
-  }
-  const byTool = new Map<string, CompiledRule[]>();
-  for (const [tool, rules] of own) byTool.set(tool, [...rules, ...wildcardRules]);
+  const governed = (key: string, rules: CompiledRule[]): Governed => {
+    const all = [...rules, ...wildcardRules];
+    return { key, rules: all, plan: planRequirements(all) };
+  };
 
-  const hidden = new Set(policy.hide);
+  // Exact names, and patterns ordered most specific first: most literal characters, ties by
+  // file order (the sort is stable).
+  const ownRules = new Map<string, CompiledRule[]>();
+  const patternRules = new Map<string, CompiledRule[]>();
+  for (const tp of policy.tools) {
+    const into = isGlob(tp.name) ? patternRules : ownRules;
+    // A name listed twice keeps both rule lists (more rules, never fewer).
+    into.set(tp.name, [...(into.get(tp.name) ?? []), ...compileRules(tp)]);
+  }
+  const exact = new Map<string, Governed>();
+  for (const [tool, rules] of ownRules) exact.set(tool, governed(tool, rules));
+  const patterns: PatternKey[] = [...patternRules].map(([text, rules]) => ({ ...governed(text, rules), glob: compileGlob(text) }));
+  patterns.sort((a, b) => b.glob.literals - a.glob.literals);
+  const byClass = new Map<ToolClass, Governed>();
+  for (const tp of policy.classes ?? []) {
+    // The loader admits each class once (they are map keys).
+    const cls = tp.name as ToolClass;
+    byClass.set(cls, governed(classOwner(cls), compileRules(tp, classOwner(cls))));
+  }
+  const usesClasses = byClass.size > 0;
+
+  /** The exact or pattern key governing the tool, if any: the first two steps of precedence. */
+  const keyed = memo((tool: string): Governed | undefined => {
+    const own = exact.get(tool);
+    if (own !== undefined) return own;
+    for (const p of patterns) if (globMatches(p.glob, tool)) return p;
+    return undefined;
+  });
+  /** Then its class; undefined means nothing governs the tool. */
+  const governing = (tool: string, toolClass: ToolClass | null | undefined): Governed | undefined =>
+    keyed(tool) ?? (toolClass ? byClass.get(toolClass) : undefined);
+
+  const hidden = new Set(policy.hide.filter((h) => !isGlob(h)));
+  const hideGlobs = policy.hide.filter(isGlob).map(compileGlob);
   const hideAll = hidden.has(WILDCARD);
   const defaultDeny = policy.defaultAction === 'deny';
-  const isHidden = (tool: string): boolean => hideAll || hidden.has(tool);
+  const isHidden =
+    hideGlobs.length === 0
+      ? (tool: string): boolean => hideAll || hidden.has(tool)
+      : memo((tool: string): boolean => hideAll || hidden.has(tool) || hideGlobs.some((g) => globMatches(g, tool)));
 
-  const plans = new Map<string, RequirementsPlan>();
-  for (const [tool, rules] of byTool) plans.set(tool, planRequirements(rules));
   const unlistedPlan = defaultDeny ? NOTHING_PLANNED : planRequirements(wildcardRules);
 
   return {
     policy,
     isHidden,
-    isOffered: (tool: string): boolean => !isHidden(tool) && (!defaultDeny || byTool.has(tool)),
-    requirements(call: ToolCall): Requirements {
+    usesClasses,
+    isOffered: (tool: string, toolClass?: ToolClass | null): boolean =>
+      !isHidden(tool) && (!defaultDeny || governing(tool, toolClass) !== undefined),
+    requirements(call: ToolCall, toolClass?: ToolClass | null): Requirements {
       const tool = call.name;
       if (isHidden(tool)) return NOTHING_REQUIRED;
-      const plan = plans.get(tool) ?? unlistedPlan;
+      let plan = keyed(tool)?.plan;
+      if (plan === undefined) {
+        if (usesClasses && toolClass === undefined) return CLASS_NEEDED;
+        plan = (toolClass ? byClass.get(toolClass)?.plan : undefined) ?? unlistedPlan;
+      }
       if (plan.keyedReads === undefined) return plan.fixed;
       const reads = plan.keyedReads.map((d) => (d.key === undefined ? d.ref : bucketOf(d.ref, d.key, call).ref));
       return { reads, needsSchema: plan.fixed.needsSchema, needsValidator: plan.fixed.needsValidator };
@@ -127,7 +223,7 @@ export function compile(policy: Policy): CompiledPolicy {
     decide(input: DecideInput, options?: { trace?: boolean }): Decision {
       const tool = input.call.name;
       if (isHidden(tool)) return deniedBefore({ kind: 'hidden', message: `Tool ${toolQuoted(tool)} is hidden by policy` });
-      let rules = byTool.get(tool);
+      let rules = governing(tool, input.toolClass)?.rules;
       if (rules === undefined) {
         if (defaultDeny) return deniedBefore({ kind: 'not_listed', message: `Tool ${toolQuoted(tool)} is not permitted by policy` });
         rules = wildcardRules;
@@ -144,7 +240,7 @@ function deniedBefore(denial: Denial): Decision {
 /** Every counter a rule declares, by the id `state.` paths and charges use. */
 function counterRefs(policy: Policy): Map<string, DeclaredCounter> {
   const refs = new Map<string, DeclaredCounter>();
-  const lists = policy.wildcard ? [...policy.tools, policy.wildcard] : policy.tools;
+  const lists = [...policy.tools, ...(policy.wildcard ? [policy.wildcard] : []), ...(policy.classes ?? [])];
   for (const tp of lists) {
     for (const rule of tp.rules) {
       const c: Counter | undefined = rule.counter;

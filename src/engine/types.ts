@@ -1,6 +1,6 @@
 // What the decision engine takes and gives. The engine is pure: everything it needs
 // (counter values, the tool's schema, the time) is passed in.
-import type { Limit, PolicyValue, Scope, Window } from '../policy/model.js';
+import type { Limit, PolicyValue, Scope, ToolClass, Window } from '../policy/model.js';
 
 export interface ToolCall {
   name: string;
@@ -46,6 +46,9 @@ export interface DecideInput {
   /** The tool's schema: undefined when not needed or not fetched, null when the upstream has
    * no such tool or its schema could not be obtained. */
   schema?: ToolSchemaInfo | null;
+  /** The tool's risk class, from the upstream's own definition of it: undefined when not
+   * needed or not fetched, null when the upstream does not list the tool. */
+  toolClass?: ToolClass | null;
 }
 
 /** What must be gathered (asynchronously) before `decide` can run for a call. */
@@ -57,6 +60,9 @@ export interface Requirements {
   /** Some rule validates against the whole inputSchema (validate.schema), so a compiled
    * validator is needed, not just the required names. */
   needsValidator: boolean;
+  /** The tool matches no key under `tools` and the policy has `classes`: its class decides
+   * which rules apply, so fetch it and ask again with it. */
+  needsClass?: boolean;
 }
 
 export type DenialKind =
@@ -69,7 +75,8 @@ export type DenialKind =
   | 'invalid_args' // validate.schema
   | 'bad_increment' // increment_from did not resolve to a usable amount
   | 'schema_unavailable' // validation needed the tool's schema and there was none
-  | 'state_unavailable'; // the counter backend could not be reached (fail-closed)
+  | 'state_unavailable' // the counter backend could not be reached (fail-closed)
+  | 'unpinned'; // the tool's definition is not the one pinned in the lock file
 
 export interface Denial {
   kind: DenialKind;

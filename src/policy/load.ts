@@ -18,8 +18,10 @@ import {
 } from 'yaml';
 import { parseDuration } from './durations.js';
 import {
+  classOwner,
   GLOBAL_OWNER,
   OPERATORS,
+  TOOL_CLASSES,
   type Condition,
   type Counter,
   type CounterKey,
@@ -31,6 +33,7 @@ import {
   type Rule,
   type Scope,
   type SourcePos,
+  type ToolClass,
   type ToolPolicy,
   type Validation,
 } from './model.js';
@@ -123,6 +126,36 @@ export function parsePolicy(text: string, file: string): LoadResult {
         if (!tool) continue;
         if (tool.policy.name === '*') policy.wildcard = tool.policy;
         else policy.tools.push(tool.policy);
+        reads.push(...tool.reads);
+        for (const rule of tool.policy.rules) {
+          if (!rule.counter) continue;
+          const names = counters.get(rule.counter.owner) ?? new Set<string>();
+          names.add(rule.counter.name);
+          counters.set(rule.counter.owner, names);
+        }
+      }
+    }
+  }
+  const classes = fields.get('classes');
+  if (classes && !isNull(classes.value)) {
+    if (!isMap(classes.value)) {
+      r.issue(classes.valuePos, '', `classes must be a map of risk classes (${TOOL_CLASSES.join(', ')}) to rules, got ${shown(classes.value)}`);
+    } else {
+      policy.classes = [];
+      for (const entry of r.fields(classes.value, 'classes').values()) {
+        if (!(TOOL_CLASSES as readonly string[]).includes(entry.key)) {
+          const guess = suggest(entry.key, TOOL_CLASSES, 2);
+          r.issue(
+            entry.keyPos,
+            'classes',
+            `unknown class ${JSON.stringify(entry.key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}; classes are ${TOOL_CLASSES.join(', ')}`,
+          );
+          continue;
+        }
+        const owner = classOwner(entry.key as ToolClass);
+        const tool = readTool(r, entry, { path: `classes.${entry.key}`, owner });
+        if (!tool) continue;
+        policy.classes.push(tool.policy);
         reads.push(...tool.reads);
         for (const rule of tool.policy.rules) {
           if (!rule.counter) continue;
@@ -311,14 +344,15 @@ interface ParsedTool {
   reads: StateRead[];
 }
 
-function readTool(r: Reader, entry: Field): ParsedTool | undefined {
+/** A tool entry (`tools.<name>`), or with `under` a class entry (`classes.<class>`). */
+function readTool(r: Reader, entry: Field, under?: { path: string; owner: string }): ParsedTool | undefined {
   const name = entry.key;
-  const path = toolPath(name);
+  const path = under?.path ?? toolPath(name);
   if (name === '') {
     r.issue(entry.keyPos, path, 'tool name must not be empty');
     return undefined;
   }
-  const owner = name === '*' ? GLOBAL_OWNER : name;
+  const owner = under?.owner ?? (name === '*' ? GLOBAL_OWNER : name);
   const policy: ToolPolicy = { name, rules: [], pos: entry.keyPos };
   const parsed: ParsedRule[] = [];
   const node = entry.value;
@@ -330,7 +364,7 @@ function readTool(r: Reader, entry: Field): ParsedTool | undefined {
         r.issue(rules.valuePos, path, `rules must be a list, got ${shown(rules.value)}`);
       } else {
         rules.value.items.forEach((item, i) => {
-          const rule = readRule(r, r.resolve(item), item, { tool: name, owner, index: i, path: `${path}.rules[${i}]` });
+          const rule = readRule(r, r.resolve(item), item, { tool: under ? owner : name, owner, index: i, path: `${path}.rules[${i}]` });
           if (rule) parsed.push(rule);
         });
       }

@@ -65,7 +65,8 @@ export type CounterKey = { all: true } | { paths: string[] };
 export interface Counter {
   /** The counter name as referenced from conditions: `state.<owner>.<name>`. */
   name: string;
-  /** The tool the rule belongs to, or `_global` for rules under `"*"`. */
+  /** The tool key the rule belongs to (a name or a pattern), `_global` for rules under `"*"`,
+   * or `class:<class>` for rules under `classes`. */
   owner: string;
   window: Window;
   scope: Scope;
@@ -104,7 +105,7 @@ export interface Rule {
 }
 
 export interface ToolPolicy {
-  /** The key under `tools`, or `*`. */
+  /** The key under `tools` (a name or a glob pattern), `*`, or under `classes` the class. */
   name: string;
   rules: Rule[];
   pos: SourcePos;
@@ -117,12 +118,25 @@ export interface Policy {
   description?: string;
   /** `allow` unless the file says `default: deny`. */
   defaultAction: 'allow' | 'deny';
-  /** Hidden tool names; `*` hides every tool. */
+  /** Hidden tool names and glob patterns (`*`, `?`); `*` hides every tool. */
   hide: string[];
   /** Named tools in file order. */
   tools: ToolPolicy[];
   /** Rules under `"*"`, applied after a tool's own rules. */
   wildcard?: ToolPolicy;
+  /** Rules per risk class (`classes:`), in file order; each entry's name is the class. They
+   * apply to a tool that no exact or pattern key under `tools` matches. */
+  classes?: ToolPolicy[];
+}
+
+/** The risk classes a tool can be put in (the categories of the risk classifier). */
+export const TOOL_CLASSES = ['read', 'write', 'execute', 'financial', 'destructive'] as const;
+export type ToolClass = (typeof TOOL_CLASSES)[number];
+
+/** The counter owner of rules under `classes.<class>`: cannot collide with a tool name that
+ * MCP allows (no `:` there). */
+export function classOwner(toolClass: ToolClass): string {
+  return `class:${toolClass}`;
 }
 
 /** One problem found in a policy file; every problem is reported, not just the first. */

@@ -2,7 +2,7 @@
 // accepts, and the v1 `rate_limit: N/window` shorthand.
 import type { CalendarUnit } from './model.js';
 
-export const TOP_KEYS = ['version', 'description', 'default', 'hide', 'tools'] as const;
+export const TOP_KEYS = ['version', 'description', 'default', 'hide', 'tools', 'classes'] as const;
 export const TOOL_KEYS = ['rules'] as const;
 export const RULE_KEYS = [
   'name',
@@ -45,4 +45,10 @@ export function parseShorthand(text: string): Shorthand {
     return { ok: false, message: `rate_limit window must be "minute", "hour", or "day", got ${JSON.stringify(unit)}` };
   }
   return { ok: true, count, unit };
+}
+
+/** A key under `tools` or an entry of `hide` is a glob pattern when it holds `*` or `?`
+ * (and is not `"*"` alone, the wildcard key). */
+export function isGlob(name: string): boolean {
+  return name !== '*' && (name.includes('*') || name.includes('?'));
 }

@@ -4,7 +4,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { compile, type CompiledPolicy } from '../engine/compile.js';
+import { compile, withLock, type CompiledPolicy, type ToolLockCheck } from '../engine/compile.js';
 import type { Logger } from '../log.js';
 import { formatIssue } from './format.js';
 import { parsePolicy } from './load.js';
@@ -14,6 +14,9 @@ export class PolicyHolder {
   private watcher?: FSWatcher;
   private timer?: NodeJS.Timeout;
   private lastText?: string;
+  private lock?: ToolLockCheck;
+  private lockWatcher?: FSWatcher;
+  private lockTimer?: NodeJS.Timeout;
   /** Called after a successful reload. */
   onReload?: (previous: CompiledPolicy, next: CompiledPolicy) => void;
 
@@ -24,6 +27,35 @@ export class PolicyHolder {
 
   current(): CompiledPolicy {
     return this.policy;
+  }
+
+  /** Puts a lock file's pins in force beside the policy (kept across policy reloads). */
+  setLock(lock: ToolLockCheck | undefined): void {
+    this.lock = lock;
+    this.policy = withLock(this.policy, lock);
+  }
+
+  /** Watches the lock file as `watch` does the policy: `intercept lock --update` takes effect
+   * for the next tools/list and call. `load` returns the new lock, or a reason to keep the old. */
+  watchLock(file: string, load: () => Promise<ToolLockCheck | string>, log: Logger, debounceMs = 100): void {
+    const name = basename(file);
+    const reload = async () => {
+      const next = await load();
+      if (typeof next === 'string') {
+        log.error(`lock file reload rejected; keeping the last good lock: ${next}`, { file });
+        return;
+      }
+      const previous = this.policy;
+      this.setLock(next);
+      log.info('lock file reloaded', { file });
+      this.onReload?.(previous, this.policy);
+    };
+    this.lockWatcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+      clearTimeout(this.lockTimer);
+      this.lockTimer = setTimeout(() => void reload(), debounceMs);
+    });
+    this.lockWatcher.on('error', (err) => log.warn('stopped watching the lock file', { file, error: String(err) }));
   }
 
   /** Watches the policy file; a valid edit replaces the policy for the next call, an invalid
@@ -48,7 +80,7 @@ export class PolicyHolder {
         return;
       }
       const previous = this.policy;
-      this.policy = compile(result.policy);
+      this.policy = withLock(compile(result.policy), this.lock);
       log.info('policy reloaded', { file });
       this.onReload?.(previous, this.policy);
     };
@@ -63,5 +95,7 @@ export class PolicyHolder {
   close(): void {
     clearTimeout(this.timer);
     this.watcher?.close();
+    clearTimeout(this.lockTimer);
+    this.lockWatcher?.close();
   }
 }

@@ -1,14 +1,20 @@
 // The tools the upstream offers, as learnt from every tools/list result that passes through
 // (the client's own, or one the proxy asks for). Validation rules read the tool's inputSchema
-// from here; a notifications/tools/list_changed from the upstream empties it.
+// from here, `classes:` rules its risk class, and pinning its whole definition; a
+// notifications/tools/list_changed from the upstream empties it.
 import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { isObject } from '../jsonrpc/message.js';
 import type { ToolSchemaInfo } from '../engine/types.js';
+import type { ToolClass } from '../policy/model.js';
+import { classify, type ToolInfo } from '../scan/classify.js';
 
 interface Entry {
+  /** The tool as the upstream lists it. */
+  definition: Readonly<Record<string, unknown>>;
   inputSchema: Record<string, unknown>;
   info?: ToolSchemaInfo;
+  toolClass?: ToolClass;
 }
 
 /** Fetches one page of tools/list from the upstream (the proxy's own request). */
@@ -31,7 +37,7 @@ export class ToolCatalogue {
     for (const tool of tools) {
       if (!isObject(tool) || typeof tool.name !== 'string') continue;
       const schema = isObject(tool.inputSchema) ? tool.inputSchema : {};
-      this.tools.set(tool.name, { inputSchema: schema });
+      this.tools.set(tool.name, { definition: tool, inputSchema: schema });
     }
   }
 
@@ -45,6 +51,33 @@ export class ToolCatalogue {
   /** The tool's schema, listing the upstream's tools (every page) when it is not known yet.
    * null when the upstream has no such tool or could not be asked. */
   async schemaFor(name: string, fetchPage: PageFetcher, wantValidator: boolean): Promise<ToolSchemaInfo | null> {
+    const entry = await this.entryFor(name, fetchPage);
+    if (!entry) return null;
+    entry.info ??= { required: requiredOf(entry.inputSchema) };
+    if (wantValidator && !entry.info.validate) entry.info.validate = this.compileValidator(entry.inputSchema);
+    return entry.info;
+  }
+
+  /** The tool's risk class, from its definition, listing the tools when it is not known yet;
+   * null when the upstream has no such tool or could not be asked. */
+  async classFor(name: string, fetchPage: PageFetcher): Promise<ToolClass | null> {
+    const entry = await this.entryFor(name, fetchPage);
+    return entry ? classOfEntry(entry) : null;
+  }
+
+  /** The class of a tool already recorded, without asking the upstream. */
+  classOf(name: string): ToolClass | undefined {
+    const entry = this.tools.get(name);
+    return entry ? classOfEntry(entry) : undefined;
+  }
+
+  /** The tool's definition as the upstream lists it, listing the tools when it is not known
+   * yet; null when the upstream has no such tool or could not be asked. */
+  async definitionFor(name: string, fetchPage: PageFetcher): Promise<Readonly<Record<string, unknown>> | null> {
+    return (await this.entryFor(name, fetchPage))?.definition ?? null;
+  }
+
+  private async entryFor(name: string, fetchPage: PageFetcher): Promise<Entry | undefined> {
     let entry = this.tools.get(name);
     // A tools/list_changed during the listing discards it (servers announce changes right after
     // the handshake), so list again, a bounded number of times.
@@ -54,15 +87,12 @@ export class ToolCatalogue {
         await (this.listing ??= this.listAll(fetchPage));
       } catch {
         this.listing = undefined;
-        return null;
+        return undefined;
       }
       if (generation !== this.generation) this.listing = undefined;
       entry = this.tools.get(name);
     }
-    if (!entry) return null;
-    entry.info ??= { required: requiredOf(entry.inputSchema) };
-    if (wantValidator && !entry.info.validate) entry.info.validate = this.compileValidator(entry.inputSchema);
-    return entry.info;
+    return entry;
   }
 
   private async listAll(fetchPage: PageFetcher): Promise<void> {
@@ -98,6 +128,17 @@ export class ToolCatalogue {
       return () => [`the tool's inputSchema could not be compiled: ${reason}`];
     }
   }
+}
+
+function classOfEntry(entry: Entry): ToolClass {
+  if (entry.toolClass === undefined) {
+    const d = entry.definition;
+    const info: ToolInfo = { name: d.name as string };
+    if (typeof d.description === 'string') info.description = d.description;
+    if (isObject(d.annotations)) info.annotations = d.annotations;
+    entry.toolClass = classify(info).category;
+  }
+  return entry.toolClass;
 }
 
 function requiredOf(schema: Record<string, unknown>): string[] {

@@ -2,7 +2,7 @@
 // Every message is parsed once and classified; tools/call is gated, tools/list results are
 // filtered, everything else passes through. It knows nothing of the transports underneath.
 import { randomBytes } from 'node:crypto';
-import type { CompiledPolicy } from '../engine/compile.js';
+import type { CompiledPolicy, ToolLockCheck } from '../engine/compile.js';
 import { rateLimitDenial } from '../engine/messages.js';
 import type { Charge, CounterRef, Decision, Denial, ToolCall, ToolSchemaInfo } from '../engine/types.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, errorResponse } from '../jsonrpc/errors.js';
@@ -17,6 +17,7 @@ import {
   type JsonRpcResponse,
 } from '../jsonrpc/message.js';
 import type { Logger } from '../log.js';
+import type { ToolClass } from '../policy/model.js';
 import { storageKey } from '../state/keys.js';
 import type { CounterStore, Reservation } from '../state/store.js';
 import type { Channel, Inbound } from '../transport/channel.js';
@@ -210,14 +211,31 @@ export class Interceptor {
     }
     const call = parsed.call;
     const policy = this.opts.policy();
-    const needs = policy.requirements(call);
+    let needs = policy.requirements(call);
+
+    // A pinned tool is checked before the policy: a changed definition is a different tool.
+    const lock = policy.lock;
+    if (lock !== undefined && !policy.isHidden(call.name)) {
+      const definition = await this.catalogue.definitionFor(call.name, this.pageFetcher(msg.params));
+      const refused = lock.check(call.name, definition);
+      if (refused !== undefined) {
+        this.warnUnpinned(lock, call.name, definition, refused.message);
+        this.deny(msg.id, call, refused, modern);
+        return;
+      }
+    }
+    let toolClass: ToolClass | null | undefined;
+    if (needs.needsClass) {
+      toolClass = await this.catalogue.classFor(call.name, this.pageFetcher(msg.params));
+      needs = policy.requirements(call, toolClass);
+    }
 
     const counters = needs.reads.length > 0 ? await this.readCounters(needs.reads) : undefined;
     let schema: ToolSchemaInfo | null | undefined;
     if (needs.needsSchema) {
       schema = await this.catalogue.schemaFor(call.name, this.pageFetcher(msg.params), needs.needsValidator);
     }
-    const decision = policy.decide({ call, now: this.now(), counters, schema });
+    const decision = policy.decide({ call, now: this.now(), counters, schema, toolClass });
     if (!decision.allowed) {
       this.deny(msg.id, call, decision.denial!, modern);
       return;
@@ -243,6 +261,11 @@ export class Interceptor {
     entry.reservation = reservation;
     this.logAllowed(call, decision);
     this.opts.upstream.send(msg);
+  }
+
+  /** A tool whose definition is not the pinned one is logged once per definition. */
+  private warnUnpinned(lock: ToolLockCheck, name: string, definition: Readonly<Record<string, unknown>> | null, message: string): void {
+    if (lock.firstSighting(name, definition)) this.opts.log.warn(`tool hidden by the lock file: ${message}`, { tool: name, lock: lock.file });
   }
 
   private deny(id: JsonRpcId, call: ToolCall, denial: Denial, modern: boolean): void {
@@ -399,7 +422,12 @@ export class Interceptor {
       case 'tools/list':
         if (isObject(msg.result)) {
           this.catalogue.record(msg.result.tools);
-          const filtered = filterToolsList(msg.result, this.opts.policy());
+          const policy = this.opts.policy();
+          const lock = policy.lock;
+          const filtered = filterToolsList(msg.result, policy, {
+            classOf: (name) => this.catalogue.classOf(name),
+            onUnpinned: lock && ((name, tool) => this.warnUnpinned(lock, name, tool, lock.check(name, tool)?.message ?? '')),
+          });
           if (filtered !== msg.result) {
             this.opts.client.send({ ...msg, result: filtered });
             return;
@@ -455,13 +483,29 @@ function ran(msg: JsonRpcResponse): boolean {
   return !(isObject(msg.result) && msg.result.resultType === 'input_required');
 }
 
-/** Removes the tools the policy does not offer (hidden ones; unlisted ones under default deny)
- * from one tools/list result page, keeping every other member
- * (nextCursor, _meta, 2026 cache fields). Returns the same object when nothing is removed. */
-export function filterToolsList(result: Record<string, unknown>, policy: CompiledPolicy): Record<string, unknown> {
+export interface ListFilterHooks {
+  /** The class of a listed tool (for `classes:` under default deny). */
+  classOf?: (name: string) => ToolClass | undefined;
+  /** Told of each tool removed because its definition is not pinned in the lock. */
+  onUnpinned?: (name: string, definition: Readonly<Record<string, unknown>>) => void;
+}
+
+/** Removes the tools the policy does not offer (hidden ones; unlisted ones under default deny;
+ * with a lock, those whose definition is not the pinned one) from one tools/list result page,
+ * keeping every other member (nextCursor, _meta, 2026 cache fields). Returns the same object
+ * when nothing is removed. */
+export function filterToolsList(result: Record<string, unknown>, policy: CompiledPolicy, hooks: ListFilterHooks = {}): Record<string, unknown> {
   const tools = result.tools;
   if (!Array.isArray(tools)) return result;
-  const kept = tools.filter((t) => !isObject(t) || typeof t.name !== 'string' || policy.isOffered(t.name));
+  const lock = policy.lock;
+  const classOf = policy.usesClasses && policy.policy.defaultAction === 'deny' ? hooks.classOf : undefined;
+  const offered = (t: Record<string, unknown> & { name: string }): boolean => {
+    if (!policy.isOffered(t.name, classOf?.(t.name))) return false;
+    if (lock === undefined || lock.isPinned(t.name, t)) return true;
+    hooks.onUnpinned?.(t.name, t);
+    return false;
+  };
+  const kept = tools.filter((t) => !isObject(t) || typeof t.name !== 'string' || offered(t as Record<string, unknown> & { name: string }));
   if (kept.length === tools.length) return result;
   const filtered: Record<string, unknown> = { ...result, tools: kept };
   // A filtered list is specific to this policy: a shared cache must not serve it to others.

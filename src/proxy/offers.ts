@@ -1,8 +1,16 @@
+import type { CompiledPolicy } from '../engine/compile.js';
 import type { Policy } from '../policy/model.js';
 
-/** What decides which tools tools/list offers (see CompiledPolicy.isOffered): a reload that
- * changes it must tell clients to list the tools again. */
-export function offerSignature(policy: Policy): string {
-  const listed = policy.defaultAction === 'deny' ? policy.tools.map((t) => t.name).sort() : [];
-  return JSON.stringify([[...policy.hide].sort(), listed]);
+/** What decides which tools tools/list offers (see CompiledPolicy.isOffered). */
+function offerSignature(policy: Policy): string {
+  const deny = policy.defaultAction === 'deny';
+  const listed = deny ? policy.tools.map((t) => t.name).sort() : [];
+  const classes = deny ? (policy.classes ?? []).map((c) => c.name).sort() : [];
+  return JSON.stringify([[...policy.hide].sort(), listed, classes]);
+}
+
+/** Whether a reload changed which tools are offered (the policy, or the pinned definitions), so
+ * clients must be told to list the tools again. */
+export function offersChanged(previous: CompiledPolicy, next: CompiledPolicy): boolean {
+  return previous.lock !== next.lock || offerSignature(previous.policy) !== offerSignature(next.policy);
 }

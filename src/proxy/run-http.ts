@@ -23,7 +23,7 @@ import {
 import { HEADER_MISMATCH, headerMismatch, isModernVersion, modernVersionOf } from '../transport/modern-http.js';
 import { HttpSession, type SessionContext } from './http-session.js';
 import { ModernHub } from './modern-hub.js';
-import { offerSignature } from './offers.js';
+import { offersChanged } from './offers.js';
 import { sessionKeyFor, type SessionKeySpec } from './session-key.js';
 
 export interface HttpProxyOptions extends SessionContext {
@@ -90,7 +90,7 @@ export class HttpListener {
       });
     });
     opts.policy.onReload = (previous, next) => {
-      if (offerSignature(previous.policy) === offerSignature(next.policy)) return;
+      if (!offersChanged(previous, next)) return;
       for (const s of this.sessions.values()) s.interceptor?.toolsChanged();
       for (const h of this.hubs.values()) h.interceptor.toolsChanged();
     };

@@ -6,7 +6,7 @@ import type { PolicyHolder } from '../policy/watch.js';
 import type { CounterStore } from '../state/store.js';
 import { StreamChannel } from '../transport/stdio.js';
 import { Interceptor, type FailMode } from './interceptor.js';
-import { offerSignature } from './offers.js';
+import { offersChanged } from './offers.js';
 import { openUpstream, type UpstreamSpec } from './upstream.js';
 
 export interface StdioProxyOptions {
@@ -63,7 +63,7 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
     log,
   });
   opts.policy.onReload = (previous, next) => {
-    if (offerSignature(previous.policy) !== offerSignature(next.policy)) interceptor.toolsChanged();
+    if (offersChanged(previous, next)) interceptor.toolsChanged();
   };
 
   const onSignal = (signal: NodeJS.Signals) => {

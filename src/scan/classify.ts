@@ -76,7 +76,8 @@ const MONEY_NOUNS = words(
 const EXECUTION_NOUNS = words('execution run deployment build job');
 const STARTING = words('create new submit');
 // A subscription to notifications or events is not money.
-const NOT_MONEY = words('notification notifications webhook webhooks event events feed newsletter topic');
+// Nor is one to an MCP resource's updates ("Toggles simulated resource subscription updates").
+const NOT_MONEY = words('notification notifications webhook webhooks event events feed newsletter topic resource resources updates');
 const SENSITIVE = words('secret secrets env environment credential credentials password passwords token tokens apikey key keys auth private');
 const ARBITRARY_CODE = words('code script shell bash sh cmd command javascript js python sql eval evaluate');
 

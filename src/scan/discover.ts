@@ -3,6 +3,7 @@
 // add tools for richer clients (sampling, elicitation, roots) show the tools any client gets.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { z } from 'zod';
 import type { ToolAnnotations } from './classify.js';
 
 export interface DiscoveredTool {
@@ -79,26 +80,11 @@ export async function discoverStdio(opts: DiscoverOptions): Promise<Discovery> {
     progress(`connected to ${server.name} ${server.version}`);
     if (!client.getServerCapabilities()?.tools) progress('the server does not declare the tools capability; asking anyway');
 
-    const tools: DiscoveredTool[] = [];
-    const seen = new Set<string>();
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      let result;
-      try {
-        result = await client.listTools(cursor === undefined ? {} : { cursor });
-      } catch (err) {
-        const why = err instanceof Error ? err.message : String(err);
-        throw new ScanError(withServerOutput(closed ? `\`${shown}\` exited while listing its tools` : `tools/list failed: ${why}`));
-      }
-      for (const tool of result.tools) {
-        if (seen.has(tool.name)) continue; // a server repeating a tool across pages
-        seen.add(tool.name);
-        tools.push(pick(tool));
-      }
-      if (!result.nextCursor || result.nextCursor === cursor) break;
-      cursor = result.nextCursor;
-    }
-    progress(`${tools.length} tool${tools.length === 1 ? '' : 's'}`);
+    const tools = await listAllTools(
+      (cursor) => listToolsLeniently(client, cursor),
+      (why) => new ScanError(withServerOutput(closed ? `\`${shown}\` exited while listing its tools` : `tools/list failed: ${why}`)),
+      progress,
+    );
     return { server, tools };
   };
 
@@ -110,24 +96,79 @@ export async function discoverStdio(opts: DiscoverOptions): Promise<Discovery> {
   }
 }
 
-function pick(tool: {
-  name: string;
-  title?: string;
-  description?: string;
-  inputSchema?: unknown;
-  annotations?: Record<string, unknown>;
-}): DiscoveredTool {
+/** One page of `tools/list`, as the server sent it. The SDK's own `listTools` rejects the
+ * whole page when one tool breaks the schema (some published servers send an `inputSchema`
+ * without `type: "object"`); a scan reports what the server offers, so it checks only what it
+ * needs and keeps the rest. */
+export async function listToolsLeniently(client: Client, cursor: string | undefined): Promise<ToolsPage> {
+  const result = await client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, LENIENT_PAGE);
+  return result as ToolsPage;
+}
+
+const LENIENT_PAGE = z.looseObject({
+  tools: z.array(z.looseObject({ name: z.string() })),
+  nextCursor: z.string().optional(),
+});
+
+export interface ToolsPage {
+  tools: Array<{ name: string } & Record<string, unknown>>;
+  nextCursor?: string;
+}
+
+/** Every tool over all pages, each once, with a progress line at the end. */
+export async function listAllTools(
+  listPage: (cursor: string | undefined) => Promise<ToolsPage>,
+  failure: (why: string) => ScanError,
+  progress: (line: string) => void,
+): Promise<DiscoveredTool[]> {
+  const tools: DiscoveredTool[] = [];
+  const seen = new Set<string>();
+  let cursor: string | undefined;
+  for (let page = 0; page < MAX_PAGES; page++) {
+    let result: ToolsPage;
+    try {
+      result = await listPage(cursor);
+    } catch (err) {
+      if (err instanceof ScanError) throw err;
+      throw failure(err instanceof Error ? err.message : String(err));
+    }
+    for (const tool of result.tools) {
+      if (seen.has(tool.name)) continue; // a server repeating a tool across pages
+      seen.add(tool.name);
+      tools.push(pick(tool));
+    }
+    if (!result.nextCursor || result.nextCursor === cursor) break;
+    cursor = result.nextCursor;
+  }
+  progress(`${tools.length} tool${tools.length === 1 ? '' : 's'}`);
+  const unusable = tools.filter((t) => !isObjectSchema(t.inputSchema)).length;
+  if (unusable > 0) {
+    progress(
+      `${unusable} tool${unusable === 1 ? ' has' : 's have'} no usable inputSchema (not an object schema): ` +
+        'their parameters are unknown, and strict MCP clients may reject them',
+    );
+  }
+  return tools;
+}
+
+function isObjectSchema(schema: unknown): boolean {
+  return typeof schema === 'object' && schema !== null && (schema as { type?: unknown }).type === 'object';
+}
+
+function pick(tool: { name: string } & Record<string, unknown>): DiscoveredTool {
   const out: DiscoveredTool = { name: tool.name };
   if (typeof tool.title === 'string') out.title = tool.title;
   if (typeof tool.description === 'string') out.description = tool.description;
   if (tool.inputSchema !== undefined) out.inputSchema = tool.inputSchema;
-  if (tool.annotations) {
+  const annotations = tool.annotations;
+  if (typeof annotations === 'object' && annotations !== null && !Array.isArray(annotations)) {
+    const given = annotations as Record<string, unknown>;
     const a: ToolAnnotations = {};
     for (const key of ['readOnlyHint', 'destructiveHint', 'idempotentHint', 'openWorldHint'] as const) {
-      const v = tool.annotations[key];
+      const v = given[key];
       if (typeof v === 'boolean') a[key] = v;
     }
-    if (typeof tool.annotations.title === 'string') a.title = tool.annotations.title;
+    if (typeof given.title === 'string') a.title = given.title;
     out.annotations = a;
   }
   return out;
@@ -148,7 +189,7 @@ function explainStartFailure(
   return new ScanError(withServerOutput(`could not connect to \`${shown}\`: ${why}`));
 }
 
-function formatMs(ms: number): string {
+export function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 

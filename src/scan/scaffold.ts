@@ -25,6 +25,8 @@ export interface ScaffoldTool {
   reason: string;
   annotations: ToolAnnotations;
   parameters: Parameter[];
+  /** The server sent no object inputSchema: what the tool takes is not known. */
+  parametersUnknown?: true;
   recommended: { rules: RuleData[] };
 }
 
@@ -144,6 +146,7 @@ export function buildScaffold(input: Pick<ScaffoldInput, 'server' | 'tools'>): S
       reason: c.reason,
       annotations: tool.annotations ?? {},
       parameters,
+      ...(isObject(tool.inputSchema) && tool.inputSchema.type === 'object' ? {} : { parametersUnknown: true as const }),
       recommended: { rules: recommendedRules(c.category, parameters) },
     });
   }
@@ -159,7 +162,7 @@ export function scaffoldJson(scaffold: Scaffold): string {
 }
 
 /** The policy file. `recommended`: rules enabled; otherwise `rules: []` with them commented out. */
-export function scaffoldYaml(scaffold: Scaffold, meta: { command: string[]; date: Date; recommended: boolean }): string {
+export function scaffoldYaml(scaffold: Scaffold, meta: ScaffoldMeta): string {
   const { server, tools } = scaffold;
   const doc = new Document({
     version: '1',
@@ -226,12 +229,30 @@ function capNote(tool: ScaffoldTool): string[] {
   ];
 }
 
-function header(scaffold: Scaffold, meta: { command: string[]; date: Date; recommended: boolean }): string[] {
-  const counts = CATEGORIES.map((c) => `${scaffold.tools.filter((t) => t.category === c).length} ${c}`).join(', ');
+/** How the scaffold was made, for its header. */
+export interface ScaffoldMeta {
+  /** The server command as the user gave it. */
+  command: string[];
+  /** For a remote server, the scan flags that name it (`--upstream=…`), shown instead of the command. */
+  remote?: string[];
+  /** The npm package the server comes from (`name@version`), when known. */
+  package?: string;
+  date: Date;
+  recommended: boolean;
+}
+
+/** `3 read, 2 write, 0 execute, 0 financial, 1 destructive`. */
+export function categoryCounts(tools: readonly Pick<ScaffoldTool, 'category'>[]): string {
+  return CATEGORIES.map((c) => `${tools.filter((t) => t.category === c).length} ${c}`).join(', ');
+}
+
+function header(scaffold: Scaffold, meta: ScaffoldMeta): string[] {
+  const how = meta.remote ? shellJoin(meta.remote) : `-- ${shellJoin(meta.command)}`;
   return [
     `Intercept policy scaffold for ${scaffold.server.name} ${scaffold.server.version}`,
-    `Generated ${meta.date.toISOString().slice(0, 10)} by: intercept scan${meta.recommended ? ' --recommended' : ''} -- ${shellJoin(meta.command)}`,
-    `${scaffold.tools.length} tools: ${counts}`,
+    ...(meta.package ? [`Server package: ${meta.package}`] : []),
+    `Generated ${meta.date.toISOString().slice(0, 10)} by: intercept scan${meta.recommended ? ' --recommended' : ''} ${how}`,
+    `${scaffold.tools.length} tool${scaffold.tools.length === 1 ? '' : 's'}: ${categoryCounts(scaffold.tools)}`,
     '',
     'Categories and risk (1-5) are a first guess from tool names, descriptions and annotations:',
     'review them. Read 60/min, write 30/min, execute 10/min with required arguments checked,',
@@ -249,7 +270,7 @@ function toolComment(tool: ScaffoldTool): string[] {
     lines.push('Parameters:');
     for (const p of tool.parameters) lines.push(`  ${p.name} (${p.type}${p.required ? ', required' : ''})`);
   } else {
-    lines.push('Parameters: none');
+    lines.push(tool.parametersUnknown ? 'Parameters: unknown (the server sent no object inputSchema)' : 'Parameters: none');
   }
   lines.push(`Category: ${CATEGORY_TITLE[tool.category]}, risk ${tool.risk}/5 (${tool.reason})`);
   return lines;

@@ -39,6 +39,12 @@ interface RollingEntry {
   ms: number;
   /** Sorted by `at`. */
   log: LogEntry[];
+  /** The sum of the log's amounts, kept as entries come and go so a read need not walk the
+   * log (which holds every call of the window). Trusted only while `exact`. */
+  sum: number;
+  /** Every amount logged since the log was last empty was a safe integer, so `sum` has no
+   * rounding error; otherwise reads add the log up as before. */
+  exact: boolean;
 }
 
 type Entry = CalendarEntry | RollingEntry;
@@ -113,7 +119,7 @@ export class MemoryCounterStore implements CounterStore {
         const id = handle.logIds[i];
         if (entry.kind !== 'rolling' || id === undefined) return;
         const at = entry.log.findLastIndex((e) => e.id === id);
-        if (at >= 0) entry.log.splice(at, 1);
+        if (at >= 0) entry.sum -= entry.log.splice(at, 1)[0]!.amount;
         if (entry.log.length === 0) this.entries.delete(item.key);
       }
     });
@@ -150,6 +156,7 @@ export class MemoryCounterStore implements CounterStore {
       this.entries.delete(key);
       return 0;
     }
+    if (entry.exact && Number.isSafeInteger(entry.sum)) return entry.sum;
     let sum = 0;
     for (const e of entry.log) sum += e.amount;
     return sum;
@@ -176,7 +183,7 @@ export class MemoryCounterStore implements CounterStore {
       rolling = entry;
       rolling.ms = ms;
     } else {
-      rolling = { kind: 'rolling', ms, log: [] };
+      rolling = { kind: 'rolling', ms, log: [], sum: 0, exact: true };
       this.entries.set(key, rolling);
     }
     const logEntry: LogEntry = { id: this.nextLogId++, at: now, amount };
@@ -185,6 +192,8 @@ export class MemoryCounterStore implements CounterStore {
     let i = log.length;
     while (i > 0 && log[i - 1]!.at > now) i--;
     log.splice(i, 0, logEntry);
+    rolling.sum += amount;
+    if (!Number.isSafeInteger(amount)) rolling.exact = false;
     return logEntry.id;
   }
 
@@ -198,8 +207,15 @@ export class MemoryCounterStore implements CounterStore {
   private prune(entry: RollingEntry, cutoff: number): void {
     const log = entry.log;
     let n = 0;
-    while (n < log.length && log[n]!.at <= cutoff) n++;
-    if (n > 0) log.splice(0, n);
+    let dropped = 0;
+    while (n < log.length && log[n]!.at <= cutoff) dropped += log[n++]!.amount;
+    if (n === 0) return;
+    log.splice(0, n);
+    entry.sum -= dropped;
+    if (log.length === 0) {
+      entry.sum = 0;
+      entry.exact = true;
+    }
   }
 
   /** Drops every key whose window is over. */

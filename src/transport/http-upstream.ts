@@ -37,7 +37,7 @@ export interface HttpUpstreamOptions {
 const MODERN_ERROR_CODES = new Set([-32020, -32021, -32022]);
 
 /** What the upstream said when it refused a POST. */
-interface Refusal {
+export interface Refusal {
   status: number;
   statusText: string;
   /** The JSON-RPC error in the body, when there was one. */
@@ -64,11 +64,23 @@ export function sseCandidates(url: URL): URL[] {
   return sibling.href === url.href ? [url] : [url, sibling];
 }
 
+/** Whether the legacy HTTP+SSE transport is used from the start: asked for, or (in auto mode)
+ * a URL whose path ends in `/sse`, the legacy transport's usual endpoint. */
+export function startsWithSse(url: URL, mode: 'auto' | 'streamable' | 'sse'): boolean {
+  return mode === 'sse' || (mode === 'auto' && /\/sse\/?$/.test(url.pathname));
+}
+
+/** Whether a refused first POST is a 2026-07-28 server's answer (it understood the request's
+ * era and refused it): not a sign of a legacy HTTP+SSE server. */
+export function isModernRefusal(refusal: Refusal): boolean {
+  return refusal.error !== undefined && MODERN_ERROR_CODES.has(refusal.error.code);
+}
+
 /** Whether a refused first POST says "this server does not speak Streamable HTTP". */
 export function speaksLegacySse(refusal: Refusal): boolean {
   if (refusal.status === 405) return true;
   if (refusal.status === 404) return refusal.error === undefined;
-  if (refusal.status === 400) return refusal.error === undefined || !MODERN_ERROR_CODES.has(refusal.error.code);
+  if (refusal.status === 400) return !isModernRefusal(refusal);
   return false;
 }
 
@@ -209,8 +221,7 @@ export function openHttpUpstream(spec: HttpUpstreamSpec, events: UpstreamEvents,
 
   /** Chooses the transport with the first message, which it delivers. */
   async function decide(first: JSONRPCMessage): Promise<void> {
-    const legacyByPath = spec.transport === 'auto' && /\/sse\/?$/.test(url.pathname);
-    if (spec.transport === 'sse' || legacyByPath) {
+    if (startsWithSse(url, spec.transport)) {
       try {
         transport = await startSse([url]);
       } catch (err) {
@@ -454,7 +465,7 @@ function requestId(message: unknown): JsonRpcId | undefined {
   return c.kind === 'request' ? c.msg.id : undefined;
 }
 
-function jsonRpcErrorOf(text: string): Refusal['error'] {
+export function jsonRpcErrorOf(text: string): Refusal['error'] {
   const body = parseJson(text);
   if (!isObject(body) || !isObject(body.error)) return undefined;
   const { code, message, data } = body.error;
@@ -468,7 +479,8 @@ function firstLine(text: string): string {
   return line.length > 200 ? `${line.slice(0, 200)}…` : line;
 }
 
-function errorText(err: unknown): string {
+/** An error's message with its network code (`fetch failed (ECONNREFUSED)`), on one line. */
+export function errorText(err: unknown): string {
   if (!(err instanceof Error)) return firstLine(String(err));
   const cause = (err as { cause?: unknown }).cause;
   const code = isObject(cause) && typeof cause.code === 'string' ? cause.code : undefined;

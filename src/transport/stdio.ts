@@ -40,6 +40,12 @@ export class StreamChannel implements Channel {
 
   sendRaw(text: string): void {
     if (this.outputBroken || this.output.writableEnded) return;
+    // Messages sent in one turn of the event loop leave in one write (writev): our stdout is
+    // written synchronously, one system call per write, and a busy proxy sends many per turn.
+    if (this.output.writableCorked === 0) {
+      this.output.cork();
+      process.nextTick(uncork, this.output);
+    }
     this.output.write(text + '\n');
   }
 
@@ -60,4 +66,8 @@ export class StreamChannel implements Channel {
   end(): void {
     if (!this.output.writableEnded) this.output.end();
   }
+}
+
+function uncork(output: Writable): void {
+  output.uncork();
 }

@@ -226,7 +226,6 @@ describe('intercept explain', { timeout: 60_000 }, () => {
 
 describe('commands that are not available yet', { timeout: 60_000 }, () => {
   const cases: Array<[string, string[], RegExp]> = [
-    ['scan --upstream', ['scan', '--upstream', 'http://127.0.0.1:1/mcp'], /intercept scan/],
     ['status', ['status'], /intercept status/],
     ['status --json', ['status', '--json'], /intercept status/],
   ];

@@ -4,7 +4,13 @@ import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
+import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
 import { connectV1, directParams, INTERCEPT_BIN, makeTempDir, ROOT, servers, type ServerCommand, type TempDir } from './helpers.js';
+import { freePort, startEverything, startRecorder, type HttpServer, type Recorder } from './http-helpers.js';
+import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 interface Run {
   code: number | null;
@@ -120,12 +126,6 @@ describe('intercept scan failures', () => {
     assert.ok(run.ms < 15_000, `took ${run.ms} ms`);
   });
 
-  it('--upstream is not available yet: exit 2', async () => {
-    const run = await intercept(['scan', '--upstream', 'https://example.com/mcp']);
-    assert.equal(run.code, 2);
-    assert.match(run.stderr, /intercept scan --upstream is not available in this version yet/);
-  });
-
   it('no command: exit 2 with usage', async () => {
     const run = await intercept(['scan']);
     assert.equal(run.code, 2);
@@ -137,4 +137,191 @@ describe('intercept scan failures', () => {
     assert.equal(run.code, 2);
     assert.match(run.stderr, /--timeout/);
   });
+});
+
+// ------------------------------------------------------------------ remote servers
+
+/** An HTTP server on a free loopback port, answering with `handle`. */
+async function listen(handle: Parameters<typeof createServer>[1] & {}): Promise<{ url: string; server: Server }> {
+  const server = createServer(handle);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`, server };
+}
+
+async function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+}
+
+/** A server that speaks only the 2026-07-28 protocol: 2025-era requests are refused. */
+async function startModernOnlyServer(): Promise<{ url: string; server: Server; close(): Promise<void> }> {
+  const handler = createMcpHandler(
+    () => {
+      const server = new McpServer({ name: 'modern-only', version: '3.1.4' }, { capabilities: { tools: {} } });
+      server.registerTool('list_widgets', { description: 'Lists the widgets' }, async () => ({ content: [] }));
+      server.registerTool('delete_widget', { description: 'Deletes a widget' }, async () => ({ content: [] }));
+      return server;
+    },
+    { legacy: 'reject' },
+  );
+  const { url, server } = await listen((req, res) => {
+    void (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string') headers.set(name, value);
+      const response = await handler.fetch(
+        new Request(`http://${req.headers.host}${req.url}`, {
+          method: req.method,
+          headers,
+          body: req.method === 'GET' || req.method === 'HEAD' ? undefined : Buffer.concat(chunks),
+        }),
+      );
+      res.writeHead(response.status, Object.fromEntries(response.headers));
+      if (response.body) Readable.fromWeb(response.body as import('node:stream/web').ReadableStream).pipe(res);
+      else res.end();
+    })().catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end(String(err));
+    });
+  });
+  return {
+    url,
+    server,
+    async close() {
+      await handler.close();
+      await close(server);
+    },
+  };
+}
+
+describe('intercept scan --upstream', { timeout: 120_000 }, () => {
+  let streamable: HttpServer;
+  let sse: HttpServer;
+  let recorder: Recorder;
+  /** The tools server-everything lists over stdio: the same server, reached another way. */
+  let expected: string[];
+
+  before(async () => {
+    [streamable, sse, expected] = await Promise.all([startEverything('streamableHttp'), startEverything('sse'), directToolNames(servers.everything())]);
+    recorder = await startRecorder(streamable.origin);
+  });
+  after(async () => {
+    await recorder?.stop();
+    await Promise.all([streamable?.stop(), sse?.stop()]);
+  });
+
+  it('Streamable HTTP: every tool, --header on every request, and no header value in the file', async () => {
+    const file = tmp.file('remote/everything.yaml');
+    const run = await intercept(['scan', '--recommended', '-o', file, '--upstream', recorder.url('/mcp'), '--header', 'Authorization: Bearer scan-secret-7']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /connected to mcp-servers\/everything \S+ over Streamable HTTP/);
+    const text = await readFile(file, 'utf8');
+    assert.deepEqual(policyToolNames(text), expected);
+    assert.match(text, /^# Generated \S+ by: intercept scan --recommended --upstream=http:\/\/127\.0\.0\.1:\d+\/mcp '--header=Authorization: …'$/m);
+    assert.doesNotMatch(text, /scan-secret-7/);
+    const posts = recorder.exchanges.filter((e) => e.method === 'POST');
+    assert.ok(posts.length >= 2, 'initialize and tools/list were POSTed');
+    for (const e of posts) assert.equal(e.headers.authorization, 'Bearer scan-secret-7');
+    assert.ok(recorder.methods().includes('tools/list'));
+    assert.ok(recorder.exchanges.some((e) => e.method === 'DELETE'), 'the scan ends its session');
+    const validate = await intercept(['validate', '-c', file]);
+    assert.equal(validate.code, 0, validate.stdout + validate.stderr);
+  });
+
+  it('legacy HTTP+SSE: a /sse URL is scanned over HTTP+SSE', async () => {
+    const run = await intercept(['scan', '--format', 'json', '--upstream', `${sse.origin}/sse`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /over HTTP\+SSE/);
+    assert.deepEqual((JSON.parse(run.stdout) as { tools: { name: string }[] }).tools.map((t) => t.name).sort(), expected);
+  });
+
+  it('auto: an /mcp URL on an HTTP+SSE-only server falls back to its /sse sibling', async () => {
+    const run = await intercept(['scan', '--upstream', `${sse.origin}/mcp`]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /does not speak Streamable HTTP \(HTTP 404\); trying HTTP\+SSE/);
+    assert.deepEqual(policyToolNames(run.stdout), expected);
+  });
+
+  it('--upstream-transport streamable does not fall back: exit 1 with the HTTP status', async () => {
+    const run = await intercept(['scan', '--upstream-transport', 'streamable', '--upstream', `${sse.origin}/mcp`]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /answered HTTP 404/);
+    assert.equal(run.stdout, '');
+  });
+
+  it('--upstream-transport sse against a Streamable HTTP server: exit 1', async () => {
+    const run = await intercept(['scan', '--upstream-transport', 'sse', '--timeout', '10s', '--upstream', `${streamable.origin}/mcp`]);
+    assert.equal(run.code, 1);
+    assert.equal(run.stdout, '');
+  });
+});
+
+describe('intercept scan --upstream, both protocol eras', { timeout: 60_000 }, () => {
+  let modern: ModernHttpServer;
+  let strict: Awaited<ReturnType<typeof startModernOnlyServer>>;
+  before(async () => {
+    [modern, strict] = await Promise.all([startModernHttpServer(), startModernOnlyServer()]);
+  });
+  after(async () => {
+    await Promise.all([modern?.close(), strict?.close()]);
+  });
+
+  it('a server of the v2 SDK that serves both eras', async () => {
+    const run = await intercept(['scan', '--format', 'json', '--upstream', modern.url]);
+    assert.equal(run.code, 0, run.stderr);
+    const doc = JSON.parse(run.stdout) as { server: { name: string }; tools: { name: string; category: string }[] };
+    assert.equal(doc.server.name, 'intercept-modern-http-fixture');
+    assert.deepEqual(doc.tools.map((t) => t.name).sort(), ['add', 'delete_all', 'echo', 'secret_admin', 'seen']);
+    assert.equal(doc.tools.find((t) => t.name === 'delete_all')?.category, 'destructive');
+  });
+
+  it('a server that speaks only 2026-07-28: negotiated with, every tool listed', async () => {
+    const run = await intercept(['scan', '--upstream', strict.url]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /speaks only the 2026-07-28 protocol/);
+    assert.match(run.stderr, /connected to modern-only 3\.1\.4/);
+    assert.deepEqual(policyToolNames(run.stdout), ['delete_widget', 'list_widgets']);
+    assert.match(run.stdout, /^# Intercept policy scaffold for modern-only 3\.1\.4$/m);
+  });
+});
+
+describe('intercept scan --upstream failures', { timeout: 60_000 }, () => {
+  it('nothing listening: exit 1, "cannot reach"', async () => {
+    const port = await freePort();
+    const run = await intercept(['scan', '--upstream', `http://127.0.0.1:${port}/mcp`]);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, new RegExp(`cannot reach http://127\\.0\\.0\\.1:${port}/mcp`));
+    assert.equal(run.stdout, '');
+  });
+
+  it('HTTP 401: exit 1, saying how to pass credentials', async () => {
+    const { url, server } = await listen((_req, res) => {
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: 'unauthorized' }));
+    });
+    try {
+      const run = await intercept(['scan', '--upstream', url]);
+      assert.equal(run.code, 1);
+      assert.match(run.stderr, /answered HTTP 401 Unauthorized: pass credentials with --header/);
+    } finally {
+      await close(server);
+    }
+  });
+
+  const usage: { label: string; args: string[]; message: RegExp }[] = [
+    { label: 'both a command and --upstream', args: ['--upstream', 'http://127.0.0.1:9/mcp', '--', 'node', 'x.js'], message: /cannot scan both/ },
+    { label: 'a URL that is not http(s)', args: ['--upstream', 'ftp://example.com/mcp'], message: /--upstream must be an http:\/\/ or https:\/\/ URL/ },
+    { label: '--header without --upstream', args: ['--header', 'A: b', '--', 'node', 'x.js'], message: /--header requires --upstream/ },
+    { label: '--upstream-transport without --upstream', args: ['--upstream-transport', 'sse', '--', 'node', 'x.js'], message: /--upstream-transport requires --upstream/ },
+    { label: 'a malformed --header', args: ['--upstream', 'http://127.0.0.1:9/mcp', '--header', 'no colon'], message: /--header must look like "Name: Value"/ },
+    { label: 'a --header the transport sets', args: ['--upstream', 'http://127.0.0.1:9/mcp', '--header', 'Mcp-Session-Id: x'], message: /--header cannot set Mcp-Session-Id/ },
+  ];
+  for (const { label, args, message } of usage) {
+    it(`${label}: exit 2`, async () => {
+      const run = await intercept(['scan', ...args]);
+      assert.equal(run.code, 2, run.stderr);
+      assert.match(run.stderr, message);
+    });
+  }
 });

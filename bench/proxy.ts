@@ -1,0 +1,310 @@
+// What a proxy costs per tools/call, next to the physical limit and next to another proxy:
+//   node --import tsx bench/proxy.ts [--quick] [--json FILE] [--rounds N] [--only mode,mode] [--profile DIR]
+// Every mode is started once and kept running; the rounds then visit the modes in turn (the
+// order rotating each round), so slow drift of a shared machine lands on every mode alike.
+// Per mode and round: latency of one call at a time (p50, p99) and throughput with 64 in
+// flight; figures are medians over rounds, and so are the ratios to the direct connection
+// and to the byte relay, which are taken within each round.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { freePort, redisSkipReason, startRedis, type RedisHandle } from '../test/support/redis-server.js';
+import { HttpDriver, StdioDriver, type Driver } from './drivers.js';
+import { cell, median, peakRssMiB, percentile } from './stats.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..');
+const INTERCEPT = join(ROOT, 'bin', 'intercept.js');
+const MCP_PROXY = join(ROOT, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
+const ECHO = join(HERE, 'echo-server.mjs');
+const REALISTIC = join(HERE, 'policies', 'realistic.yaml');
+const EMPTY = join(HERE, 'policies', 'empty.yaml');
+const NODE = process.execPath;
+
+function flag(name: string): string | undefined {
+  const i = process.argv.indexOf(name);
+  return i > 0 ? process.argv[i + 1] : undefined;
+}
+const quick = process.argv.includes('--quick');
+const jsonFile = flag('--json');
+const ROUNDS = Number(flag('--rounds') ?? (quick ? 3 : 7));
+const SEQUENTIAL = quick ? 400 : 3_000;
+const CONCURRENT = quick ? 3_000 : 20_000;
+const WARMUP = quick ? 1_000 : 5_000;
+const IN_FLIGHT = 64;
+const only = flag('--only')?.split(',');
+/** `--profile DIR`: Intercept's processes write CPU profiles there (node --cpu-prof). */
+const profileDir = flag('--profile');
+const NODE_PROFILE = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
+
+/** The calls made, in turn: each meets different rules of the realistic policy (a regex and a
+ * rolling limit; `in`, a calendar limit and required arguments; a rolling limit; none), and
+ * every call also meets the `*` rule's hourly limit. */
+const CALLS: { name: string; arguments: Record<string, unknown> }[] = [
+  { name: 'create_issue', arguments: { repo: 'acme/web', title: 'Flaky test in checkout', body: 'Seen three times this week.' } },
+  { name: 'create_pull_request', arguments: { repo: 'acme/web', title: 'Fix checkout', head: 'fix/checkout', base: 'main' } },
+  { name: 'search_code', arguments: { query: 'useCheckout repo:acme/web', per_page: 20 } },
+  { name: 'get_file_contents', arguments: { repo: 'acme/web', path: 'src/checkout.ts', ref: 'main' } },
+];
+const SERVER = [NODE, ECHO, ...CALLS.map((c) => c.name)];
+
+interface Started {
+  driver: Driver;
+  /** The process whose peak RSS is reported (the proxy), when there is one. */
+  pid?: number;
+  stop(): Promise<void>;
+}
+
+interface Mode {
+  name: string;
+  what: string;
+  start(): Promise<Started>;
+  skipped?: string;
+}
+
+interface Sample {
+  p50: number;
+  p99: number;
+  callsPerSec: number;
+}
+
+export interface ModeResult {
+  mode: string;
+  what: string;
+  skipped?: string;
+  /** Medians over rounds; latency in µs. */
+  p50us?: number;
+  p99us?: number;
+  callsPerSec?: number;
+  peakRssMiB?: number;
+  p50VsDirect?: number;
+  p50VsRelay?: number;
+  throughputVsDirect?: number;
+  throughputVsRelay?: number;
+  rounds?: Sample[];
+}
+
+async function stdioMode(command: string[]): Promise<Started> {
+  const driver = await StdioDriver.start(command[0]!, command.slice(1));
+  return { driver, pid: driver.child.pid, stop: () => driver.close() };
+}
+
+function intercept(policy: string, state: string[]): Promise<Started> {
+  return stdioMode([NODE, ...NODE_PROFILE, INTERCEPT, '-c', policy, '--no-watch', ...state, '--', ...SERVER]);
+}
+
+/** Starts a process that listens on `url`, and a session with it. */
+async function httpMode(command: string[], url: string): Promise<Started> {
+  const child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.resume();
+  child.stderr!.resume();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let driver: HttpDriver;
+  try {
+    driver = await HttpDriver.connect(url);
+  } catch (err) {
+    child.kill('SIGKILL');
+    throw err;
+  }
+  return {
+    driver,
+    pid: child.pid,
+    stop: async () => {
+      await driver.close();
+      await stopProcess(child, exited);
+    },
+  };
+}
+
+async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function modes(tmp: string, redis: RedisHandle | undefined, relay: string): Promise<Mode[]> {
+  return [
+    { name: 'direct', what: 'client → echo server (stdio)', start: () => stdioMode(SERVER) },
+    { name: 'relay', what: 'byte relay, no parsing (stdio)', start: () => stdioMode([NODE, relay, ...SERVER]) },
+    { name: 'empty', what: 'Intercept, empty policy, memory: (stdio)', start: () => intercept(EMPTY, ['--state-dsn', 'memory:']) },
+    { name: 'memory', what: 'Intercept, realistic policy, memory: (stdio)', start: () => intercept(REALISTIC, ['--state-dsn', 'memory:']) },
+    {
+      name: 'sqlite',
+      what: 'Intercept, realistic policy, SQLite (stdio)',
+      start: () => {
+        const dir = join(tmp, `sqlite-${Date.now()}`);
+        mkdirSync(dir);
+        return intercept(REALISTIC, ['--state-dir', dir]);
+      },
+    },
+    {
+      name: 'redis',
+      what: 'Intercept, realistic policy, Redis (stdio)',
+      skipped: redis ? undefined : redisSkipReason,
+      start: () => intercept(REALISTIC, ['--state-dsn', redis!.url, '--state-prefix', `bench-${Date.now()}`]),
+    },
+    {
+      name: 'http',
+      what: 'Intercept --transport http, realistic policy, memory:',
+      start: async () => {
+        const port = await freePort();
+        return httpMode(
+          [NODE, ...NODE_PROFILE, INTERCEPT, '-c', REALISTIC, '--no-watch', '--state-dsn', 'memory:', '--transport', 'http', '--port', String(port), '--', ...SERVER],
+          `http://127.0.0.1:${port}/mcp`,
+        );
+      },
+    },
+    {
+      name: 'mcp-proxy',
+      what: 'mcp-proxy (npm) --server stream, no policy',
+      start: async () => {
+        const port = await freePort();
+        return httpMode([NODE, MCP_PROXY, '--host', '127.0.0.1', '--port', String(port), '--server', 'stream', '--', ...SERVER], `http://127.0.0.1:${port}/mcp`);
+      },
+    },
+  ];
+}
+
+function callAt(i: number): Record<string, unknown> {
+  return CALLS[i % CALLS.length]!;
+}
+
+async function warm(driver: Driver): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < WARMUP) await driver.call('tools/call', callAt(next++));
+    }),
+  );
+}
+
+async function measure(driver: Driver): Promise<Sample> {
+  const samples: number[] = new Array(SEQUENTIAL);
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const t0 = performance.now();
+    await driver.call('tools/call', callAt(i));
+    samples[i] = (performance.now() - t0) * 1000;
+  }
+  samples.sort((a, b) => a - b);
+
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < CONCURRENT) await driver.call('tools/call', callAt(next++));
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), callsPerSec: CONCURRENT / seconds };
+}
+
+/** The relay as plain JavaScript, so neither a transpiler nor its memory sits in the hop. */
+async function buildRelay(tmp: string): Promise<string> {
+  const { readFileSync } = await import('node:fs');
+  const esbuild = await import('esbuild');
+  const out = join(tmp, 'relay.mjs');
+  const { code } = esbuild.transformSync(readFileSync(join(HERE, 'relay.ts'), 'utf8'), { loader: 'ts', format: 'esm', target: 'node20' });
+  writeFileSync(out, code);
+  return out;
+}
+
+export async function runProxyBench(): Promise<ModeResult[]> {
+  const tmp = mkdtempSync(join(tmpdir(), 'intercept-bench-proxy-'));
+  let redis: RedisHandle | undefined;
+  if (redisSkipReason === undefined) redis = await startRedis();
+  const running = new Map<string, Started>();
+  const results: ModeResult[] = [];
+  try {
+    const all = (await modes(tmp, redis, await buildRelay(tmp))).filter((m) => !only || only.includes(m.name) || m.name === 'direct' || m.name === 'relay');
+    const active: Mode[] = [];
+    for (const mode of all) {
+      if (mode.skipped) {
+        results.push({ mode: mode.name, what: mode.what, skipped: mode.skipped });
+        continue;
+      }
+      const started = await mode.start();
+      running.set(mode.name, started);
+      await warm(started.driver);
+      active.push(mode);
+    }
+
+    const rounds = new Map<string, Sample[]>(active.map((m) => [m.name, []]));
+    for (let r = 0; r < ROUNDS; r++) {
+      // Rotate who goes first, so no mode always follows the same neighbour.
+      const order = active.map((_, i) => active[(i + r) % active.length]!);
+      for (const mode of order) rounds.get(mode.name)!.push(await measure(running.get(mode.name)!.driver));
+      process.stderr.write(`round ${r + 1}/${ROUNDS} done\n`);
+    }
+
+    const direct = rounds.get('direct')!;
+    const relay = rounds.get('relay')!;
+    const ratio = (samples: Sample[], base: Sample[], f: (s: Sample) => number) => median(samples.map((s, i) => f(s) / f(base[i]!)));
+    for (const mode of active) {
+      const samples = rounds.get(mode.name)!;
+      const started = running.get(mode.name)!;
+      results.push({
+        mode: mode.name,
+        what: mode.what,
+        p50us: median(samples.map((s) => s.p50)),
+        p99us: median(samples.map((s) => s.p99)),
+        callsPerSec: median(samples.map((s) => s.callsPerSec)),
+        // Direct has no proxy process: the figure would be the server's.
+        peakRssMiB: mode.name === 'direct' ? undefined : await peakRssMiB(started.pid),
+        p50VsDirect: ratio(samples, direct, (s) => s.p50),
+        p50VsRelay: ratio(samples, relay, (s) => s.p50),
+        throughputVsDirect: ratio(samples, direct, (s) => s.callsPerSec),
+        throughputVsRelay: ratio(samples, relay, (s) => s.callsPerSec),
+        rounds: samples,
+      });
+    }
+    // Keep the table in the order modes were declared.
+    const order = all.map((m) => m.name);
+    results.sort((a, b) => order.indexOf(a.mode) - order.indexOf(b.mode));
+  } finally {
+    await Promise.all([...running.values()].map((s) => s.stop().catch(() => {})));
+    await redis?.stop();
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return results;
+}
+
+export function proxyTable(results: ModeResult[]): string {
+  const lines = [
+    `tools/call through each mode: ${SEQUENTIAL} calls one at a time, ${CONCURRENT} with ${IN_FLIGHT} in flight; median of ${ROUNDS} interleaved rounds`,
+    'mode        p50 µs   p99 µs    calls/s  peak RSS MiB  p50 × direct  p50 × relay  calls/s ÷ direct  calls/s ÷ relay',
+  ];
+  for (const r of results) {
+    if (r.skipped) {
+      lines.push(`${r.mode.padEnd(10)}  skipped: ${r.skipped}`);
+      continue;
+    }
+    lines.push(
+      `${r.mode.padEnd(10)} ${cell(r.p50us, 1, 7)}  ${cell(r.p99us, 1, 7)}  ${cell(r.callsPerSec, 0, 9)}  ${cell(r.peakRssMiB, 1, 12)}  ${cell(r.p50VsDirect, 2, 12)}  ${cell(r.p50VsRelay, 2, 11)}  ${cell(r.throughputVsDirect, 2, 16)}  ${cell(r.throughputVsRelay, 2, 15)}`,
+    );
+  }
+  const http = results.find((r) => r.mode === 'http');
+  const other = results.find((r) => r.mode === 'mcp-proxy');
+  if (http?.callsPerSec && other?.callsPerSec) {
+    lines.push(`HTTP: Intercept ${(http.callsPerSec / other.callsPerSec).toFixed(2)}× the throughput of mcp-proxy, p50 ${(http.p50us! / other.p50us!).toFixed(2)}× its p50`);
+  }
+  lines.push('modes:', ...results.map((r) => `  ${r.mode.padEnd(10)} ${r.what}`));
+  return lines.join('\n');
+}
+
+export const proxySettings = { sequential: SEQUENTIAL, concurrent: CONCURRENT, inFlight: IN_FLIGHT, rounds: ROUNDS, warmup: WARMUP };
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  runProxyBench()
+    .then((results) => {
+      process.stdout.write(proxyTable(results) + '\n');
+      if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ ...proxySettings, modes: results }, null, 2) + '\n');
+    })
+    .catch((err: unknown) => {
+      process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      process.exitCode = 1;
+    });
+}
