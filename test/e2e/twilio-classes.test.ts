@@ -1,12 +1,11 @@
 // A short policy governing the real Twilio MCP server's 197 tools by name pattern and risk class,
 // in front of `npx @twilio-alpha/mcp` started with fake credentials. Only denials and tools/list
-// are checked: an allowed call would reach Twilio's API. Skipped when the package is not in the
-// npm cache (the test does not download it).
+// are checked: an allowed call would reach Twilio's API. The server is a devDependency.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { assertDenied, connectV1, makeTempDir, proxyParams, writePolicy, type ServerCommand, type Session, type TempDir } from './helpers.js';
+import { assertDenied, connectV1, makeTempDir, proxyParams, ROOT, writePolicy, type ServerCommand, type Session, type TempDir } from './helpers.js';
 
 const POLICY = `default: deny
 hide: ["*--Delete*"]
@@ -15,24 +14,12 @@ tools:
 classes: {read: {}, write: {rules: [{action: deny, reason: "writes need a person"}]}}
 `;
 
-// The proxy runs with a fresh HOME, so point npx at the user's npm cache.
-const npmCache = execFileSync('npm', ['config', 'get', 'cache'], { encoding: 'utf8' }).trim();
 const twilio: ServerCommand = {
-  command: 'npx',
-  args: ['--offline', '-y', '@twilio-alpha/mcp', `AC${'0'.repeat(32)}/SK${'0'.repeat(32)}:not-a-secret`],
-  env: { npm_config_cache: npmCache },
+  command: process.execPath,
+  args: [join(ROOT, 'node_modules', '@twilio-alpha', 'mcp', 'build', 'index.js'), `AC${'0'.repeat(32)}/SK${'0'.repeat(32)}:not-a-secret`],
 };
 
-function cached(): boolean {
-  try {
-    execFileSync('npx', ['--offline', '-y', '-p', '@twilio-alpha/mcp', 'node', '-e', ''], { stdio: 'pipe', timeout: 60_000 });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe('patterns and classes in front of the Twilio MCP server', { timeout: 120_000, skip: cached() ? false : '@twilio-alpha/mcp is not in the npm cache' }, () => {
+describe('patterns and classes in front of the Twilio MCP server', { timeout: 120_000 }, () => {
   let dir: TempDir;
   let proxy: Session<Client>;
   before(async () => {
