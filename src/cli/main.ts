@@ -1,15 +1,10 @@
 // The `intercept` command line. Everything after the first `--` is the server command and is
 // never parsed as options, so a server whose name or arguments look like our own subcommands
-// or flags is passed through untouched.
+// or flags is passed through untouched. Each command's module is loaded only when that command
+// runs: the proxy does not carry the scanner, the demo or the SDK clients in memory.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { LOG_LEVELS } from '../log.js';
-import { runProxyCommand } from './proxy.js';
-import { runValidate } from './validate.js';
-import { runExplain } from './explain.js';
-import { runDemoCommand } from './demo.js';
-import { runScan } from './scan.js';
-import { runLock } from './lock.js';
 import { notYet } from './not-yet.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -73,7 +68,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
         return;
       }
       const given = (name: string) => program.getOptionValueSource(name) === 'cli';
-      exitCode = await runProxyCommand({ ...opts, listenerFlagsGiven: ['bind', 'port', 'authToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
+      exitCode = await (await import('./proxy.js')).runProxyCommand({ ...opts, listenerFlagsGiven: ['bind', 'port', 'authToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
     });
 
   program
@@ -82,7 +77,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .requiredOption('-c, --config <file>', 'policy file (YAML)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
     .action(async (opts) => {
-      exitCode = await runValidate(opts);
+      exitCode = await (await import('./validate.js')).runValidate(opts);
     });
 
   program
@@ -95,7 +90,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .option('--counter <id=value>', 'a counter value to assume, e.g. create_issue._rate_hour=5 (repeatable)', collect, [])
     .option('--json', 'print the decision as JSON')
     .action(async (opts) => {
-      exitCode = await runExplain(opts);
+      exitCode = await (await import('./explain.js')).runExplain(opts);
     });
 
   program
@@ -104,7 +99,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .option('--policy <file>', 'use this policy instead of the demo policy')
     .option('--verbose', "show the proxy's log")
     .action(async (opts) => {
-      exitCode = await runDemoCommand(opts);
+      exitCode = await (await import('./demo.js')).runDemoCommand(opts);
     });
 
   program
@@ -124,7 +119,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
         .default('auto'),
     )
     .action(async (opts) => {
-      exitCode = await runScan({ ...opts, clientVersion: pkg.version }, tail);
+      exitCode = await (await import('./scan.js')).runScan({ ...opts, clientVersion: pkg.version }, tail);
     });
 
   program
@@ -135,7 +130,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .option('--update', 'write the current definitions to the lock file')
     .option('--timeout <duration>', 'give up when the server has not listed its tools by then', '30s')
     .action(async (opts) => {
-      exitCode = await runLock({ ...opts, clientVersion: pkg.version }, tail);
+      exitCode = await (await import('./lock.js')).runLock({ ...opts, clientVersion: pkg.version }, tail);
     });
 
   program

@@ -7,12 +7,10 @@ import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
 import { PolicyHolder } from '../policy/watch.js';
 import { readLockFile, ToolLock } from '../proxy/lock.js';
-import { runHttpProxy } from '../proxy/run-http.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
 import { parseSessionKey } from '../proxy/session-key.js';
 import { checkOrigin, isLoopback } from '../transport/http-guard.js';
-import type { UpstreamSpec } from '../proxy/upstream.js';
-import { describeUrl } from '../transport/http-upstream.js';
+import { prepareUpstream, type UpstreamSpec } from '../proxy/upstream.js';
 import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
 
 export interface ProxyFlags {
@@ -127,13 +125,16 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   let upstream: UpstreamSpec;
   if (flags.upstream) {
     upstream = { kind: 'http', url: flags.upstream, headers, transport: flags.upstreamTransport ?? 'auto' };
+    const { describeUrl } = await import('../transport/http-upstream.js');
     log.info('starting', { policy: flags.config, server: describeUrl(new URL(flags.upstream)), counters: state.description, failMode: flags.stateFailMode });
   } else {
     const [cmd, ...args] = command!;
     upstream = { kind: 'command', command: cmd!, args };
     log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   }
+  await prepareUpstream(upstream);
   if (flags.transport !== 'stdio') {
+    const { runHttpProxy } = await import('../proxy/run-http.js');
     if (!isLoopback(flags.bind) && authToken === undefined) {
       process.stderr.write(
         `\nintercept: WARNING: listening on ${flags.bind}, which other machines can reach, without --auth-token.\n` +

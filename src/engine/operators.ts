@@ -20,7 +20,8 @@
 //   unanchored. A string RE2 cannot take (e.g. a lone UTF-16 surrogate) does not match.
 // - `contains`: a string value and a string expected → substring (case-sensitive); an array
 //   value → some element `eq` expected; anything else is false.
-import { RE2 } from 're2-wasm';
+import type { RE2 } from 're2-wasm';
+import { compileRegex } from './regex.js';
 import type { Operator, PolicyValue } from '../policy/model.js';
 import { MISSING, type Resolved } from './paths.js';
 
@@ -118,8 +119,7 @@ export function compileOperator(op: Operator, expected: PolicyValue): CompiledOp
       break;
     case 'regex':
       if (typeof expected !== 'string') throw new Error(`operator "regex" needs a string, got ${JSON.stringify(expected)}`);
-      // 'u' is the mode re2-wasm requires; the syntax is RE2's, as in the Go reference.
-      regex = new RE2(expected, 'u');
+      regex = compileRegex(expected);
       break;
     case 'exists':
       if (typeof expected !== 'boolean') throw new Error(`operator "exists" needs a boolean, got ${JSON.stringify(expected)}`);

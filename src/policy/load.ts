@@ -2,7 +2,7 @@
 // every issue carries the line and column of the node at fault, and collects every issue
 // instead of stopping at the first: a policy is fixed in one pass, not one error at a time.
 import { readFile } from 'node:fs/promises';
-import { RE2 } from 're2-wasm';
+import { compileRegex } from '../engine/regex.js';
 import {
   isAlias,
   isMap,
@@ -715,7 +715,7 @@ function checkOperand(
 /** RE2, the dialect of the Go reference: no lookaround, no backreferences, linear time. */
 function checkRegex(pattern: string): string | undefined {
   try {
-    new RE2(pattern, 'u');
+    compileRegex(pattern);
     return undefined;
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

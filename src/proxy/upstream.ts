@@ -1,10 +1,9 @@
-// The upstream side of a session, whatever it is: a child process speaking stdio, or (later) a
-// remote server over HTTP. The runners only see this interface.
+// The upstream side of a session, whatever it is: a child process speaking stdio, or a remote
+// server over HTTP. The runners only see this interface.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Logger } from '../log.js';
 import type { Channel, Inbound } from '../transport/channel.js';
-import { openHttpUpstream } from '../transport/http-upstream.js';
 import { StreamChannel } from '../transport/stdio.js';
 
 export type UpstreamSpec =
@@ -39,9 +38,19 @@ export interface UpstreamOptions {
   graceMs?: number;
 }
 
+type HttpOpener = typeof import('../transport/http-upstream.js').openHttpUpstream;
+let openHttp: HttpOpener | undefined;
+
+/** Loads what an upstream of this kind needs, once, before any `openUpstream` for it: the HTTP
+ * client transports are only loaded (and kept in memory) by proxies that use them. */
+export async function prepareUpstream(spec: UpstreamSpec): Promise<void> {
+  if (spec.kind === 'http') openHttp ??= (await import('../transport/http-upstream.js')).openHttpUpstream;
+}
+
 export function openUpstream(spec: UpstreamSpec, events: UpstreamEvents, opts: UpstreamOptions): Upstream {
   if (spec.kind === 'command') return spawnUpstream(spec.command, spec.args, events, opts);
-  return openHttpUpstream(spec, events, { log: opts.log, graceMs: opts.graceMs });
+  if (!openHttp) throw new Error('prepareUpstream() must run before an HTTP upstream is opened');
+  return openHttp(spec, events, { log: opts.log, graceMs: opts.graceMs });
 }
 
 function spawnUpstream(command: string, args: string[], events: UpstreamEvents, opts: UpstreamOptions): Upstream {

@@ -7,8 +7,6 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { MemoryCounterStore } from './memory.js';
-import { RedisCounterStore } from './redis.js';
-import { SqliteCounterStore } from './sqlite.js';
 import type { CounterStore } from './store.js';
 
 export const DEFAULT_STATE_DIR = join(homedir(), '.intercept', 'state');
@@ -65,9 +63,12 @@ export async function openCounterStore(flags: StateFlags): Promise<OpenedStore> 
   const dsn = flags.stateDsn;
   if (dsn !== undefined && MEMORY_DSN.test(dsn)) return { store: new MemoryCounterStore(), description: 'memory (this process only)' };
   if (dsn !== undefined) {
+    // Loaded only when used: a proxy on SQLite never carries the Redis client.
+    const { RedisCounterStore } = await import('./redis.js');
     const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, log: flags.log });
     return { store, description: `redis ${maskDsn(dsn)}` };
   }
   const path = join(flags.stateDir ?? DEFAULT_STATE_DIR, SQLITE_FILE);
+  const { SqliteCounterStore } = await import('./sqlite.js');
   return { store: SqliteCounterStore.open(path), description: `sqlite ${path}` };
 }
