@@ -10,6 +10,7 @@ import { readLockFile, ToolLock } from '../proxy/lock.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
 import { parseSessionKey } from '../proxy/session-key.js';
 import { checkOrigin, isLoopback } from '../transport/http-guard.js';
+import type { SessionContext } from '../proxy/context.js';
 import { prepareUpstream, type UpstreamSpec } from '../proxy/upstream.js';
 import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
 
@@ -133,7 +134,8 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   }
   await prepareUpstream(upstream);
-  if (flags.transport !== 'stdio') {
+  const session: SessionContext = { upstream, policy: holder, store: state.store, log, maxMessageBytes, failMode: flags.stateFailMode, statePrefix };
+  const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
     if (!isLoopback(flags.bind) && authToken === undefined) {
       process.stderr.write(
@@ -141,37 +143,21 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
           'intercept: WARNING: anyone who can connect can use the MCP server behind this proxy. Set --auth-token (or INTERCEPT_AUTH_TOKEN).\n\n',
       );
     }
-    const code = await runHttpProxy({
-      mode: flags.transport,
+    return runHttpProxy({
+      ...context,
+      mode: flags.transport as 'http' | 'sse',
       bind: flags.bind,
       port,
       authToken,
       allowedOrigins: flags.allowedOrigin ?? [],
       sessionKey,
       idleTimeoutMs: idleSeconds * 1000,
-      upstream,
-      policy: holder,
-      store: state.store,
-      log,
-      maxMessageBytes,
-      failMode: flags.stateFailMode,
-      statePrefix,
       onListening: (url) => process.stderr.write(`Intercept listening on ${url}\n`),
     });
-    await state.store.close().catch(() => {});
-    process.exit(code);
-  }
-  const code = await runStdioProxy({
-    upstream,
-    policy: holder,
-    store: state.store,
-    log,
-    maxMessageBytes,
-    failMode: flags.stateFailMode,
-    statePrefix,
-  });
+  };
+  const code = flags.transport === 'stdio' ? await runStdioProxy(session) : await listen(session);
   await state.store.close().catch(() => {});
-  // Exit now: the client may still hold our stdin open, and the server is gone.
+  // Exit now: a stdio client may still hold our stdin open, and the server is gone.
   process.exit(code);
 }
 

@@ -3,25 +3,12 @@
 // (a new child process, or a new remote session), ended on DELETE, when the SSE stream closes,
 // on idle timeout, when the upstream goes away, or when the proxy stops.
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { Logger } from '../log.js';
-import type { PolicyHolder } from '../policy/watch.js';
-import type { CounterStore } from '../state/store.js';
 import type { Channel, Inbound } from '../transport/channel.js';
 import { TransportChannel } from '../transport/http-channel.js';
-import { Interceptor, type FailMode } from './interceptor.js';
-import { openUpstream, type Upstream, type UpstreamSpec } from './upstream.js';
+import { Interceptor } from './interceptor.js';
+import type { SessionContext } from './context.js';
+import { openUpstream, type Upstream } from './upstream.js';
 
-/** What every session on one listener shares. */
-export interface SessionContext {
-  upstream: UpstreamSpec;
-  policy: PolicyHolder;
-  store: CounterStore;
-  log: Logger;
-  maxMessageBytes: number;
-  failMode: FailMode;
-  statePrefix?: string;
-  graceMs?: number;
-}
 
 /** An interceptor and the upstream behind it. */
 export interface Gate {

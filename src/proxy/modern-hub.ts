@@ -11,7 +11,8 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { idKey, isObject, type JsonRpcId } from '../jsonrpc/message.js';
 import type { Channel } from '../transport/channel.js';
-import { openGate, type Gate, type SessionContext } from './http-session.js';
+import type { SessionContext } from './context.js';
+import { openGate, type Gate } from './http-session.js';
 
 interface InFlight {
   transport: StreamableHTTPServerTransport;

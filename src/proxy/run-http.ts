@@ -21,7 +21,8 @@ import {
   tokenMatches,
 } from '../transport/http-guard.js';
 import { HEADER_MISMATCH, headerMismatch, isModernVersion, modernVersionOf } from '../transport/modern-http.js';
-import { HttpSession, type SessionContext } from './http-session.js';
+import type { SessionContext } from './context.js';
+import { HttpSession } from './http-session.js';
 import { ModernHub } from './modern-hub.js';
 import { offersChanged } from './offers.js';
 import { sessionKeyFor, type SessionKeySpec } from './session-key.js';

@@ -1,24 +1,13 @@
 // `intercept -c policy.yaml -- <command...>` (and later `--upstream <url>`): our stdin/stdout
 // face the client, and one interceptor sits between it and the upstream.
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '../log.js';
-import type { PolicyHolder } from '../policy/watch.js';
-import type { CounterStore } from '../state/store.js';
 import { StreamChannel } from '../transport/stdio.js';
-import { Interceptor, type FailMode } from './interceptor.js';
+import { Interceptor } from './interceptor.js';
 import { offersChanged } from './offers.js';
-import { openUpstream, type UpstreamSpec } from './upstream.js';
+import type { SessionContext } from './context.js';
+import { openUpstream } from './upstream.js';
 
-export interface StdioProxyOptions {
-  upstream: UpstreamSpec;
-  policy: PolicyHolder;
-  store: CounterStore;
-  log: Logger;
-  maxMessageBytes: number;
-  failMode: FailMode;
-  statePrefix?: string;
-  graceMs?: number;
-}
+export type StdioProxyOptions = SessionContext;
 
 /** Runs until the upstream is gone; resolves with the exit status to use. */
 export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {

@@ -1,0 +1,18 @@
+import type { Logger } from '../log.js';
+import type { PolicyHolder } from '../policy/watch.js';
+import type { CounterStore } from '../state/store.js';
+import type { FailMode } from './interceptor.js';
+import type { UpstreamSpec } from './upstream.js';
+
+/** What every session of a proxy run shares, whatever the client transport. */
+export interface SessionContext {
+  upstream: UpstreamSpec;
+  policy: PolicyHolder;
+  store: CounterStore;
+  log: Logger;
+  maxMessageBytes: number;
+  failMode: FailMode;
+  statePrefix?: string;
+  /** How long a child server gets to exit by itself after its stdin closes, and after SIGTERM. */
+  graceMs?: number;
+}
