@@ -62,6 +62,16 @@ export async function loadPolicyFile(path: string): Promise<LoadResult> {
   return parsePolicy(text, path);
 }
 
+/** Records, per owner, the counters its rules define (for checking `state.` references). */
+function noteCounters(counters: Map<string, Set<string>>, rules: readonly Rule[]): void {
+  for (const rule of rules) {
+    if (!rule.counter) continue;
+    const names = counters.get(rule.counter.owner) ?? new Set<string>();
+    names.add(rule.counter.name);
+    counters.set(rule.counter.owner, names);
+  }
+}
+
 /** Parses policy text. Pure: `file` is only used in positions and messages. */
 export function parsePolicy(text: string, file: string): LoadResult {
   // Editors do not count a byte-order mark as a column.
@@ -127,12 +137,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
         if (tool.policy.name === '*') policy.wildcard = tool.policy;
         else policy.tools.push(tool.policy);
         reads.push(...tool.reads);
-        for (const rule of tool.policy.rules) {
-          if (!rule.counter) continue;
-          const names = counters.get(rule.counter.owner) ?? new Set<string>();
-          names.add(rule.counter.name);
-          counters.set(rule.counter.owner, names);
-        }
+        noteCounters(counters, tool.policy.rules);
       }
     }
   }
@@ -157,12 +162,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
         if (!tool) continue;
         policy.classes.push(tool.policy);
         reads.push(...tool.reads);
-        for (const rule of tool.policy.rules) {
-          if (!rule.counter) continue;
-          const names = counters.get(rule.counter.owner) ?? new Set<string>();
-          names.add(rule.counter.name);
-          counters.set(rule.counter.owner, names);
-        }
+        noteCounters(counters, tool.policy.rules);
       }
     }
   }

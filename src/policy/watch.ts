@@ -1,7 +1,6 @@
-// The policy in force, and hot reload. The directory is watched rather than the file, so
-// editors that save by renaming a new file over the old one (and symlink swaps such as
-// mounted config maps) are seen; the file's content decides whether anything changed.
-import { watch, type FSWatcher } from 'node:fs';
+// The policy in force (and the pinned tool definitions beside it), and hot reload of both:
+// a valid edit applies to the next call; an invalid one is reported and the last good stays.
+import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { compile, withLock, type CompiledPolicy, type ToolLockCheck } from '../engine/compile.js';
@@ -11,12 +10,10 @@ import { parsePolicy } from './load.js';
 
 export class PolicyHolder {
   private policy: CompiledPolicy;
-  private watcher?: FSWatcher;
-  private timer?: NodeJS.Timeout;
+  private watcher?: { close(): void };
   private lastText?: string;
   private lock?: ToolLockCheck;
-  private lockWatcher?: FSWatcher;
-  private lockTimer?: NodeJS.Timeout;
+  private lockWatcher?: { close(): void };
   /** Called after a successful reload. */
   onReload?: (previous: CompiledPolicy, next: CompiledPolicy) => void;
 
@@ -38,7 +35,6 @@ export class PolicyHolder {
   /** Watches the lock file as `watch` does the policy: `intercept lock --update` takes effect
    * for the next tools/list and call. `load` returns the new lock, or a reason to keep the old. */
   watchLock(file: string, load: () => Promise<ToolLockCheck | string>, log: Logger, debounceMs = 100): void {
-    const name = basename(file);
     const reload = async () => {
       const next = await load();
       if (typeof next === 'string') {
@@ -50,18 +46,12 @@ export class PolicyHolder {
       log.info('lock file reloaded', { file });
       this.onReload?.(previous, this.policy);
     };
-    this.lockWatcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
-      clearTimeout(this.lockTimer);
-      this.lockTimer = setTimeout(() => void reload(), debounceMs);
-    });
-    this.lockWatcher.on('error', (err) => log.warn('stopped watching the lock file', { file, error: String(err) }));
+    this.lockWatcher = watchDebounced(file, reload, debounceMs, (err) => log.warn('stopped watching the lock file', { file, error: String(err) }));
   }
 
   /** Watches the policy file; a valid edit replaces the policy for the next call, an invalid
    * one is reported and the last good policy stays. */
   watch(file: string, log: Logger, debounceMs = 100): void {
-    const name = basename(file);
     const reload = async () => {
       let text: string;
       try {
@@ -84,18 +74,31 @@ export class PolicyHolder {
       log.info('policy reloaded', { file });
       this.onReload?.(previous, this.policy);
     };
-    this.watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
-      if (changed !== null && changed !== name && !changed.startsWith('..')) return;
-      clearTimeout(this.timer);
-      this.timer = setTimeout(() => void reload(), debounceMs);
-    });
-    this.watcher.on('error', (err) => log.warn('stopped watching the policy file', { file, error: String(err) }));
+    this.watcher = watchDebounced(file, reload, debounceMs, (err) => log.warn('stopped watching the policy file', { file, error: String(err) }));
   }
 
   close(): void {
-    clearTimeout(this.timer);
     this.watcher?.close();
-    clearTimeout(this.lockTimer);
     this.lockWatcher?.close();
   }
+}
+
+/** Watches a file's directory rather than the file, so editors that save by renaming a new file
+ * over the old one (and symlink swaps such as mounted config maps) are seen; `onChange` runs
+ * once the events have been quiet for `debounceMs`. */
+function watchDebounced(file: string, onChange: () => Promise<void>, debounceMs: number, onError: (err: Error) => void): { close(): void } {
+  const name = basename(file);
+  let timer: NodeJS.Timeout | undefined;
+  const watcher = watch(dirname(file), { persistent: false }, (_event, changed) => {
+    if (changed !== null && changed !== name && !changed.startsWith('..')) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void onChange(), debounceMs);
+  });
+  watcher.on('error', onError);
+  return {
+    close() {
+      clearTimeout(timer);
+      watcher.close();
+    },
+  };
 }
