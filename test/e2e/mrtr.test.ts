@@ -3,8 +3,8 @@
 // fulfils it through its elicitation handler and retries with a new id, and the proxy relays
 // both rounds, gates the retry again, and charges the rate limit once for the whole round trip.
 // Run in every pairing that carries 2026-07-28 traffic: the stdio proxy in front of the stdio
-// server, the HTTP listener in front of the stdio server, and the stdio proxy in front of the
-// HTTP server. A 2025-era client closes the file: there the server SDK's legacy shim turns the
+// server, the HTTP listener in front of the stdio server, the stdio proxy in front of the HTTP
+// server, and the HTTP listener in front of the HTTP server. A 2025-era client closes the file: there the server SDK's legacy shim turns the
 // same tool into a real elicitation/create request, which must cross the proxy both ways.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -149,6 +149,32 @@ const pairings: Pairing[] = [
           },
         };
       } catch (err) {
+        await server.close();
+        throw err;
+      }
+    },
+  },
+  {
+    name: 'the HTTP listener in front of the HTTP server',
+    async connect(policy) {
+      const elicited = elicitations();
+      const server: ModernHttpServer = await startModernHttpServer({ withConfirm: true });
+      let listener: Listener | undefined;
+      try {
+        listener = await startListener(policy, undefined, { upstream: server.url });
+        const session = await connectStreamableV2(listener, { ...pinned, setup: elicited.setup });
+        const started = listener;
+        return {
+          session,
+          elicited,
+          async close() {
+            await session.close().catch(() => {});
+            await started.stop();
+            await server.close();
+          },
+        };
+      } catch (err) {
+        await listener?.stop();
         await server.close();
         throw err;
       }
