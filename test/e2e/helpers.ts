@@ -12,6 +12,7 @@
 //   StdioParams, proxyParams(...), directParams(...)   spawn parameters for the SDK transports
 //   Wire, WireMessage                       every JSON-RPC message a client sent and received
 //   Session, connectV1(...), connectV2(...) a connected client with its wire log and stderr
+//   tap(transport, wire)                   records a transport's traffic (install before connect)
 //   ToolResult, textOf, denialOf, assertDenied, assertNotDenied   reading tool results
 //   deferred()                              a promise resolved from a handler, for awaiting
 //                                           server-initiated traffic without sleeping
@@ -195,7 +196,7 @@ export class Wire {
   }
 }
 
-interface RawTransport {
+export interface RawTransport {
   send(message: unknown, options?: unknown): Promise<void>;
   onmessage?: (message: unknown, extra?: unknown) => void;
 }
@@ -203,7 +204,7 @@ interface RawTransport {
 /** Records traffic in both directions without changing it. Installed before connect so the
  * handshake is recorded too: the SDK assigns `onmessage` during connect, which lands in the
  * setter here. */
-function tap(transport: RawTransport, wire: Wire): void {
+export function tap(transport: RawTransport, wire: Wire): void {
   const send = transport.send.bind(transport);
   transport.send = (message, options) => {
     wire.sent.push(structuredClone(message) as WireMessage);

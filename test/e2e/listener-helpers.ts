@@ -20,7 +20,7 @@ import {
   type ClientCapabilities as V2Capabilities,
   type VersionNegotiationOptions,
 } from '@modelcontextprotocol/client';
-import { INTERCEPT_BIN, ROOT, Wire, freshHome, type ServerCommand, type Session, type WireMessage } from './helpers.js';
+import { INTERCEPT_BIN, ROOT, Wire, freshHome, tap, type RawTransport, type ServerCommand, type Session, type WireMessage } from './helpers.js';
 
 // ------------------------------------------------------------------------------ the listener
 
@@ -91,32 +91,6 @@ export async function startListener(policy: string, server: ServerCommand | unde
 }
 
 // ------------------------------------------------------------------------------ clients
-
-interface RawTransport {
-  send(message: unknown, options?: unknown): Promise<void>;
-  onmessage?: (message: unknown, extra?: unknown) => void;
-}
-
-/** Records traffic in both directions without changing it (installed before connect). */
-function tap(transport: RawTransport, wire: Wire): void {
-  const send = transport.send.bind(transport);
-  transport.send = (message, options) => {
-    wire.sent.push(structuredClone(message) as WireMessage);
-    return send(message, options);
-  };
-  let inner: RawTransport['onmessage'];
-  const outer = (message: unknown, extra?: unknown) => {
-    wire.received.push(structuredClone(message) as WireMessage);
-    inner?.(message, extra);
-  };
-  Object.defineProperty(transport, 'onmessage', {
-    configurable: true,
-    get: () => (inner ? outer : undefined),
-    set: (fn: RawTransport['onmessage']) => {
-      inner = fn;
-    },
-  });
-}
 
 export interface HttpClientOptions {
   headers?: Record<string, string>;
