@@ -20,7 +20,7 @@ import {
   type ClientCapabilities as V2Capabilities,
   type VersionNegotiationOptions,
 } from '@modelcontextprotocol/client';
-import { INTERCEPT_BIN, ROOT, Wire, freshHome, tap, type RawTransport, type ServerCommand, type Session, type WireMessage } from './helpers.js';
+import { INTERCEPT_BIN, ROOT, Wire, freshHome, tap, type RawTransport, type ServerCommand, type Session } from './helpers.js';
 
 // ------------------------------------------------------------------------------ the listener
 
