@@ -290,7 +290,7 @@ describe('server-initiated traffic through the proxy', TIMEOUT, () => {
         });
         client.setRequestHandler(ListRootsRequestSchema, async () => {
           rootsAsked.resolve();
-          return { roots: [{ uri: 'file:///work/project', name: 'project' }] };
+          return { roots: [{ uri: 'file:///home/user/project', name: 'project' }] };
         });
         client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
           const first = req.params.messages[0]?.content;
@@ -316,7 +316,7 @@ describe('server-initiated traffic through the proxy', TIMEOUT, () => {
     await rootsAsked.promise;
     assert.equal(await rootsLogged.promise, 'Roots updated: 1 root(s) received from client');
     const result = await proxy.client.callTool({ name: 'get-roots-list', arguments: {} });
-    assert.match(textOf(result), /file:\/\/\/work\/project/);
+    assert.match(textOf(result), /file:\/\/\/home\/user\/project/);
   });
 
   it('relays progress notifications of a long-running call', async () => {
