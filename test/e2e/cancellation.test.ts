@@ -12,6 +12,7 @@ import { readFileSync } from 'node:fs';
 import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
 import {
+  MODERN,
   assertNotDenied,
   connectV1,
   connectV2,
@@ -30,7 +31,6 @@ import { connectStreamableV1, connectStreamableV2, startListener, waitFor, type 
 import { everythingCommand, isRecord, startTeeProxy, teeCommand, type Json, type TeeSession } from './raw-driver.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
-const MODERN = '2026-07-28';
 const TIMEOUT = { timeout: 90_000 };
 const LONG = 'trigger-long-running-operation';
 /** Long enough that it is always still running when the test cancels it. */

@@ -4,7 +4,7 @@
 // stdio. Needs the build (dist/), which `npm test` makes first.
 //
 // Exports (kept stable; other e2e files import them):
-//   ROOT, INTERCEPT_BIN, DENIAL_PREFIX, DENIAL_META_KEY   paths and wire constants
+//   ROOT, INTERCEPT_BIN, DENIAL_PREFIX, DENIAL_META_KEY, MODERN   paths and wire constants
 //   ServerCommand, servers.{everything,filesystem,memory,modern}   how to start each server
 //   fixturePolicy(name)                     path of test/fixtures/e2e/<name>
 //   makeTempDir(prefix) -> TempDir          a scratch directory, removed by cleanup()
@@ -12,6 +12,7 @@
 //   StdioParams, proxyParams(...), directParams(...)   spawn parameters for the SDK transports
 //   Wire, WireMessage                       every JSON-RPC message a client sent and received
 //   Session, connectV1(...), connectV2(...) a connected client with its wire log and stderr
+//   newV2Client(opts)                      a v2 client, not yet connected (for any transport)
 //   tap(transport, wire)                   records a transport's traffic (install before connect)
 //   ToolResult, textOf, denialOf, assertDenied, assertNotDenied   reading tool results
 //   deferred()                              a promise resolved from a handler, for awaiting
@@ -36,6 +37,9 @@ export const INTERCEPT_BIN = join(ROOT, 'bin', 'intercept.js');
 /** What every denial's text starts with. */
 export const DENIAL_PREFIX = '[INTERCEPT POLICY DENIED] ';
 /** Where a denial's machine-readable detail sits in the result's `_meta`. */
+/** The stateless protocol revision. */
+export const MODERN = '2026-07-28';
+
 export const DENIAL_META_KEY = 'intercept/denial';
 
 // ------------------------------------------------------------------------------ servers
@@ -272,13 +276,19 @@ export interface V2Options {
   setup?: (client: V2Client) => void;
 }
 
-/** The v2 SDK client (`@modelcontextprotocol/client`), connected over stdio. */
-export async function connectV2(params: StdioParams, opts: V2Options = {}): Promise<Session<V2Client>> {
+/** A v2 SDK client with the test's capabilities, era and handlers (not connected yet). */
+export function newV2Client(opts: Pick<V2Options, 'capabilities' | 'versionNegotiation' | 'setup'>): V2Client {
   const client = new V2Client(
     { name: 'intercept-e2e', version: '2.0.0' },
     { capabilities: opts.capabilities ?? {}, ...(opts.versionNegotiation ? { versionNegotiation: opts.versionNegotiation } : {}) },
   );
   opts.setup?.(client);
+  return client;
+}
+
+/** The v2 SDK client (`@modelcontextprotocol/client`), connected over stdio. */
+export async function connectV2(params: StdioParams, opts: V2Options = {}): Promise<Session<V2Client>> {
+  const client = newV2Client(opts);
   const transport = new V2StdioTransport({ ...params, stderr: 'pipe' });
   const stderr = collectStderr(transport.stderr as NodeJS.ReadableStream | null);
   const wire = new Wire();

@@ -20,7 +20,7 @@ import {
   type ClientCapabilities as V2Capabilities,
   type VersionNegotiationOptions,
 } from '@modelcontextprotocol/client';
-import { INTERCEPT_BIN, ROOT, Wire, freshHome, tap, type RawTransport, type ServerCommand, type Session } from './helpers.js';
+import { INTERCEPT_BIN, MODERN, ROOT, Wire, freshHome, newV2Client, tap, type RawTransport, type ServerCommand, type Session } from './helpers.js';
 
 // ------------------------------------------------------------------------------ the listener
 
@@ -134,11 +134,7 @@ export interface V2HttpOptions {
 
 /** The v2 client (`@modelcontextprotocol/client`) over Streamable HTTP. */
 export async function connectStreamableV2(listener: Listener, opts: V2HttpOptions = {}): Promise<Session<V2Client>> {
-  const client = new V2Client(
-    { name: 'intercept-e2e', version: '2.0.0' },
-    { capabilities: opts.capabilities ?? {}, ...(opts.versionNegotiation ? { versionNegotiation: opts.versionNegotiation } : {}) },
-  );
-  opts.setup?.(client);
+  const client = newV2Client(opts);
   const transport = new V2StreamableTransport(new URL(listener.url), { requestInit: { headers: opts.headers ?? {} } });
   const wire = new Wire();
   tap(transport as unknown as RawTransport, wire);
@@ -188,7 +184,7 @@ export function initializeBody(id: number | string = 1): string {
   });
 }
 
-export const MODERN = '2026-07-28';
+export { MODERN };
 
 /** A 2026-07-28 request body (`_meta` as the v2 client sends it). */
 export function modernBody(id: number, method: string, params: Record<string, unknown> = {}): Record<string, unknown> {

@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/client';
 import {
+  MODERN,
   assertDenied,
   assertNotDenied,
   connectV2,
@@ -16,7 +17,6 @@ import {
   type Session,
 } from './helpers.js';
 
-const MODERN = '2026-07-28';
 const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
 const TIMEOUT = { timeout: 60_000 };
 

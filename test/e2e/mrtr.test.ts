@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/client';
 import {
+  MODERN,
   assertDenied,
   assertNotDenied,
   connectV2,
@@ -27,7 +28,6 @@ import { upstreamParams } from './http-helpers.js';
 import { connectStreamableV2, startListener, type Listener } from './listener-helpers.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
-const MODERN = '2026-07-28';
 const TIMEOUT = { timeout: 90_000 };
 
 const RATE_LIMITED = `version: "1"

@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
-import { assertDenied, assertNotDenied, connectV1, connectV2, fixturePolicy, textOf, type Session } from './helpers.js';
+import { MODERN, assertDenied, assertNotDenied, connectV1, connectV2, fixturePolicy, textOf, type Session } from './helpers.js';
 import { freePort, runProxyRaw, startEverything, startRecorder, upstreamParams, type HttpServer, type Recorder } from './http-helpers.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 const TIMEOUT = { timeout: 90_000 };
-const MODERN = '2026-07-28';
 
 /** The tools/call bodies that reached the server for `tool`, as parsed JSON. */
 function callsReaching(bodies: string[], tool: string): Array<{ params: { name: string; arguments?: Record<string, unknown> } }> {
