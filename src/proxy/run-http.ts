@@ -216,6 +216,17 @@ export class HttpListener {
 
   // ---------------------------------------------------------------- Streamable HTTP
 
+  /** The session a request names, if it exists and belongs to the same agent; otherwise the
+   * request has been answered (404, or the agent check's refusal). */
+  private knownSession(sessionId: string, req: IncomingMessage, res: ServerResponse): HttpSession | undefined {
+    const session = this.sessions.get(sessionId);
+    if (!session) {
+      sendHttpError(res, 404, -32001, NOT_FOUND_SESSION);
+      return undefined;
+    }
+    return this.sameAgent(req, res, session) ? session : undefined;
+  }
+
   private async streamable(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
     const sessionId = header(req, 'mcp-session-id');
@@ -224,13 +235,9 @@ export class HttpListener {
         sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed: without a session, only POST is served', { Allow: 'POST' });
         return;
       }
-      const session = this.sessions.get(sessionId);
-      if (!session) {
-        sendHttpError(res, 404, -32001, NOT_FOUND_SESSION);
-        return;
-      }
-      if (!this.sameAgent(req, res, session)) return;
-      return this.serveSession(session, req, res, undefined);
+      const session = this.knownSession(sessionId, req, res);
+      if (session) return this.serveSession(session, req, res, undefined);
+      return;
     }
     if (method !== 'POST') {
       sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'GET, POST, DELETE' });
@@ -243,13 +250,9 @@ export class HttpListener {
       return this.modern(req, res, message);
     }
     if (sessionId !== undefined) {
-      const session = this.sessions.get(sessionId);
-      if (!session) {
-        sendHttpError(res, 404, -32001, NOT_FOUND_SESSION);
-        return;
-      }
-      if (!this.sameAgent(req, res, session)) return;
-      return this.serveSession(session, req, res, message);
+      const session = this.knownSession(sessionId, req, res);
+      if (session) return this.serveSession(session, req, res, message);
+      return;
     }
     if (message.method !== 'initialize') {
       sendHttpError(res, 400, TRANSPORT_ERROR, 'Bad Request: Mcp-Session-Id header is required (or initialize to start a session)');
