@@ -4,6 +4,7 @@
 // runs: the proxy does not carry the scanner, the demo or the SDK clients in memory.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
+import { DEFAULT_MAX_DEPTH } from '../jsonrpc/depth.js';
 import { LOG_LEVELS } from '../log.js';
 import { notYet } from './not-yet.js';
 
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--state-fail-mode <mode>', 'when the counter store is unreachable: closed denies calls that need a counter, open allows them').choices(['open', 'closed']).default('closed'))
     .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
     .option('--max-message-size <size>', 'largest client message accepted, e.g. 4MiB', '4MiB')
+    .option('--max-message-depth <levels>', 'deepest nesting of objects and arrays accepted in a message, from either side', String(DEFAULT_MAX_DEPTH))
     .option('--lock <file>', 'pinned tool definitions (intercept scan --lock): hide and refuse tools that changed or are new')
     .option('--no-watch', 'do not reload the policy file (or lock file) when it changes')
     .addHelpText(

@@ -28,6 +28,7 @@ export interface ProxyFlags {
   stateFailMode: 'open' | 'closed';
   logLevel: LogLevel;
   maxMessageSize: string;
+  maxMessageDepth: string;
   watch: boolean;
   /** Lock file of pinned tool definitions. */
   lock?: string;
@@ -68,6 +69,10 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   if (!Number.isInteger(port) || port < 0 || port > 65535) return usage(`--port must be a port number, got ${JSON.stringify(flags.port)}`);
   const maxMessageBytes = parseByteSize(flags.maxMessageSize);
   if (maxMessageBytes === null) return usage(`--max-message-size must be a size such as 4MiB, got ${JSON.stringify(flags.maxMessageSize)}`);
+  const maxMessageDepth = Number(flags.maxMessageDepth);
+  if (!Number.isInteger(maxMessageDepth) || maxMessageDepth < 8 || maxMessageDepth > 1000) {
+    return usage(`--max-message-depth must be a whole number from 8 to 1000, got ${JSON.stringify(flags.maxMessageDepth)}`);
+  }
   const hasCommand = command !== undefined && command.length > 0;
   if (hasCommand && flags.upstream) return usage('cannot specify both a server command (after --) and --upstream URL');
   if (!hasCommand && !flags.upstream) return usage("specify either a server command after '--' or --upstream URL");
@@ -134,7 +139,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   }
   await prepareUpstream(upstream);
-  const session: SessionContext = { upstream, policy: holder, store: state.store, log, maxMessageBytes, failMode: flags.stateFailMode, statePrefix };
+  const session: SessionContext = { upstream, policy: holder, store: state.store, log, maxMessageBytes, maxMessageDepth, failMode: flags.stateFailMode, statePrefix };
   const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
     if (!isLoopback(flags.bind) && authToken === undefined) {

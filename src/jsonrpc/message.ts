@@ -1,5 +1,6 @@
 // JSON-RPC 2.0 message shapes as MCP uses them, and the one place messages are classified.
 // Classification is strict: what the gate relies on (method, id) must be unambiguous.
+import { impersonatedMethod } from './methods.js';
 
 export type JsonRpcId = string | number;
 
@@ -75,6 +76,11 @@ export function classify(value: unknown): Classified {
   if (Object.hasOwn(value, 'method')) {
     if (typeof value.method !== 'string' || value.method === '') {
       return { kind: 'invalid', reason: 'method must be a non-empty string', id: usableId };
+    }
+    const impersonated = impersonatedMethod(value.method);
+    if (impersonated !== undefined) {
+      const reason = `method ${JSON.stringify(value.method)} is ambiguous (it differs from "${impersonated}" only in case, spacing or Unicode form)`;
+      return { kind: 'invalid', reason, id: usableId };
     }
     if (value.params !== undefined && typeof value.params !== 'object') {
       return { kind: 'invalid', reason: 'params must be an object or an array', id: usableId };

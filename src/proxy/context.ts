@@ -11,6 +11,8 @@ export interface SessionContext {
   store: CounterStore;
   log: Logger;
   maxMessageBytes: number;
+  /** Deepest nesting accepted in any message, from either side (see jsonrpc/depth.ts). */
+  maxMessageDepth: number;
   failMode: FailMode;
   statePrefix?: string;
   /** How long a child server gets to exit by itself after its stdin closes, and after SIGTERM. */

@@ -31,7 +31,7 @@ export function openGate(ctx: SessionContext, key: string, client: Channel, onUp
         onUpstreamEnd();
       },
     },
-    { log: ctx.log, maxMessageBytes: ctx.maxMessageBytes, graceMs: ctx.graceMs },
+    { log: ctx.log, maxMessageBytes: ctx.maxMessageBytes, maxDepth: ctx.maxMessageDepth, graceMs: ctx.graceMs },
   );
   interceptor = new Interceptor({
     client,

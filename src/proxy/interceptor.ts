@@ -8,6 +8,7 @@ import type { Charge, CounterRef, Decision, Denial, ToolCall, ToolSchemaInfo } f
 import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import {
   classify,
+  type Classified,
   idFromKey,
   idKey,
   isObject,
@@ -118,6 +119,10 @@ export class Interceptor {
       this.refuseBatch(ev.value);
       return;
     }
+    if (ev.kind === 'too_deep') {
+      this.clientTooDeep(ev.value, ev.limit);
+      return;
+    }
     const c = classify(ev.value);
     switch (c.kind) {
       case 'invalid':
@@ -135,6 +140,22 @@ export class Interceptor {
         this.opts.upstream.send(c.msg);
         return;
     }
+  }
+
+  /** A message nesting beyond the limit never goes further: a request is answered, the
+   * client's answer to a server request becomes an error for the server (so it does not wait
+   * forever), a notification is dropped. Only its top level is read. */
+  private clientTooDeep(value: unknown, limit: number): void {
+    const c = classify(value);
+    const reason = `the message nests deeper than ${limit} levels`;
+    this.opts.log.warn(`refused a message from the client: ${reason}`, { kind: c.kind });
+    if (c.kind === 'notification') return;
+    if (c.kind === 'response') {
+      if (c.msg.id !== null) this.opts.upstream.send(errorResponse(c.msg.id, INTERNAL_ERROR, `The client's answer was refused by the policy proxy: ${reason}`));
+      return;
+    }
+    const id = c.kind === 'request' ? c.msg.id : c.id;
+    this.opts.client.send(errorResponse(id, INVALID_REQUEST, `Invalid Request: ${reason}`));
   }
 
   /** Batches were removed from MCP in 2025-06-18 and no current SDK sends them. Refusing them
@@ -360,13 +381,21 @@ export class Interceptor {
   // ---------------------------------------------------------------- upstream -> client
 
   fromUpstream(ev: Inbound): void {
-    if (ev.kind !== 'message') {
+    if (ev.kind === 'oversize' || ev.kind === 'parse_error') {
       this.opts.log.warn('dropped an unreadable message from the upstream', ev.kind === 'oversize' ? { bytes: ev.bytes } : { detail: ev.detail });
       return;
     }
     const c = Array.isArray(ev.value) ? undefined : classify(ev.value);
     if (!c || c.kind === 'invalid') {
       this.opts.log.warn('dropped an invalid message from the upstream', { reason: c?.reason ?? 'batch' });
+      // A server request we refuse still gets an answer, so the server does not wait for one.
+      if (c?.id != null && isObject(ev.value) && Object.hasOwn(ev.value, 'method')) {
+        this.opts.upstream.send(errorResponse(c.id, INVALID_REQUEST, `Invalid Request: ${c.reason}`));
+      }
+      return;
+    }
+    if (ev.kind === 'too_deep') {
+      this.upstreamTooDeep(c, ev.limit);
       return;
     }
     if (c.kind === 'response') {
@@ -441,6 +470,34 @@ export class Interceptor {
         break;
     }
     this.relay(msg, raw);
+  }
+
+  /** A server message nesting beyond the limit is not relayed. An answer to a client request
+   * becomes an error for the client (a call's charge is settled as the answer says: the tool
+   * may have run); a server request is answered with an error; a notification is dropped. */
+  private upstreamTooDeep(c: Exclude<Classified, { kind: 'invalid' }>, limit: number): void {
+    const reason = `the message nests deeper than ${limit} levels`;
+    this.opts.log.warn(`refused a message from the upstream: ${reason}`, { kind: c.kind });
+    if (c.kind === 'notification') return;
+    if (c.kind === 'request') {
+      this.opts.upstream.send(errorResponse(c.msg.id, INVALID_REQUEST, `Invalid Request: ${reason}`));
+      return;
+    }
+    if (c.msg.id === null) return;
+    const key = idKey(c.msg.id);
+    const refusal = errorResponse(c.msg.id, INTERNAL_ERROR, `The MCP server's answer was refused by the policy proxy: ${reason}`);
+    const mine = this.own.get(key);
+    if (mine) {
+      this.own.delete(key);
+      clearTimeout(mine.timer);
+      mine.resolve(refusal);
+      return;
+    }
+    const entry = this.pending.get(key);
+    if (!entry || entry.gating) return;
+    this.pending.delete(key);
+    if (entry.reservation) this.settle(entry.reservation, ran(c.msg));
+    this.opts.client.send(refusal);
   }
 
   /** Commit when the tool ran; roll back when it did not (see `ran`). A result with isError

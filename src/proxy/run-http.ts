@@ -10,7 +10,8 @@ import type { AddressInfo } from 'node:net';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { INVALID_REQUEST, PARSE_ERROR } from '../jsonrpc/errors.js';
-import { isObject } from '../jsonrpc/message.js';
+import { exceedsDepth } from '../jsonrpc/depth.js';
+import { classify, isObject } from '../jsonrpc/message.js';
 import {
   OriginPolicy,
   TRANSPORT_ERROR,
@@ -209,6 +210,18 @@ export class HttpListener {
     }
     if (!isObject(value)) {
       sendHttpError(res, 400, INVALID_REQUEST, 'Invalid Request: a message must be a JSON object');
+      return undefined;
+    }
+    const limit = this.opts.maxMessageDepth;
+    if (exceedsDepth(value, limit)) {
+      // Checked here, once, before the SDK's transport or anything else walks the body. The
+      // session's interceptor still hears of a refused answer to a server request, so that the
+      // server gets an error instead of waiting for it.
+      const c = classify(value);
+      const session = this.sessions.get(header(req, 'mcp-session-id') ?? new URL(req.url ?? '/', 'http://localhost').searchParams.get('sessionId') ?? '');
+      if (c.kind === 'response' && session?.interceptor) session.interceptor.fromClient({ kind: 'too_deep', value, limit });
+      else this.opts.log.warn(`refused a request body: the message nests deeper than ${limit} levels`);
+      sendHttpError(res, 400, INVALID_REQUEST, `Invalid Request: the message nests deeper than ${limit} levels`);
       return undefined;
     }
     return value;

@@ -22,12 +22,13 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
       },
       onEnd: () => interceptor.upstreamClosed(),
     },
-    { log, maxMessageBytes: opts.maxMessageBytes, graceMs: opts.graceMs },
+    { log, maxMessageBytes: opts.maxMessageBytes, maxDepth: opts.maxMessageDepth, graceMs: opts.graceMs },
   );
   const client = new StreamChannel({
     input: process.stdin,
     output: process.stdout,
     maxMessageBytes: opts.maxMessageBytes,
+    maxDepth: opts.maxMessageDepth,
     onMessage: (ev) => {
       interceptor.fromClient(ev);
       if (upstream.congested) client.pause();

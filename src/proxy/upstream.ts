@@ -34,6 +34,8 @@ export interface Upstream {
 export interface UpstreamOptions {
   log: Logger;
   maxMessageBytes: number;
+  /** Deepest nesting accepted in a server message (see jsonrpc/depth.ts). */
+  maxDepth: number;
   /** How long the child gets to exit by itself after its stdin closes, and again after SIGTERM. */
   graceMs?: number;
 }
@@ -50,7 +52,7 @@ export async function prepareUpstream(spec: UpstreamSpec): Promise<void> {
 export function openUpstream(spec: UpstreamSpec, events: UpstreamEvents, opts: UpstreamOptions): Upstream {
   if (spec.kind === 'command') return spawnUpstream(spec.command, spec.args, events, opts);
   if (!openHttp) throw new Error('prepareUpstream() must run before an HTTP upstream is opened');
-  return openHttp(spec, events, { log: opts.log, graceMs: opts.graceMs });
+  return openHttp(spec, events, { log: opts.log, graceMs: opts.graceMs, maxDepth: opts.maxDepth });
 }
 
 function spawnUpstream(command: string, args: string[], events: UpstreamEvents, opts: UpstreamOptions): Upstream {
@@ -84,6 +86,7 @@ function spawnUpstream(command: string, args: string[], events: UpstreamEvents, 
     output: child.stdin,
     // Server messages may legitimately be large (file contents); the limit guards memory only.
     maxMessageBytes: Math.max(opts.maxMessageBytes, 64 * 1024 * 1024),
+    maxDepth: opts.maxDepth,
     onMessage: events.onMessage,
     onEnd: events.onEnd,
   });

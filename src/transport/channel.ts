@@ -1,14 +1,17 @@
+import { exceedsDepth } from '../jsonrpc/depth.js';
 import type { JsonRpcId } from '../jsonrpc/message.js';
 
 // A channel moves whole JSON-RPC messages to and from one peer. The interceptor only sees
 // channels, never stdio, child processes or HTTP.
 
 /** What a channel delivers: a parsed message (with its raw text when it had one), or the
- * reason a frame could not become one. */
+ * reason a frame could not become one. A `too_deep` value nests beyond the limit: only its
+ * top level may be read (to answer it), never walked. */
 export type Inbound =
   | { kind: 'message'; value: unknown; raw?: string }
   | { kind: 'parse_error'; detail: string }
-  | { kind: 'oversize'; bytes: number; limit: number };
+  | { kind: 'oversize'; bytes: number; limit: number }
+  | { kind: 'too_deep'; value: unknown; limit: number };
 
 export interface Channel {
   /** Serialises and sends one message. `related` is the id of the client request a server
@@ -19,11 +22,21 @@ export interface Channel {
   sendRaw(text: string, related?: JsonRpcId): void;
 }
 
-/** Parses one frame of text into an Inbound event. */
-export function parseFrame(text: string): Inbound {
+/** Parses one frame of text into an Inbound event (JSON.parse does not recurse, so any depth
+ * parses safely; the depth is checked before anything else walks the value). */
+export function parseFrame(text: string, maxDepth: number): Inbound {
+  let value: unknown;
   try {
-    return { kind: 'message', value: JSON.parse(text), raw: text };
+    value = JSON.parse(text);
   } catch (err) {
     return { kind: 'parse_error', detail: err instanceof Error ? err.message : String(err) };
   }
+  // A value nesting d levels takes at least 2d characters: short frames need no walk.
+  if (text.length > 2 * maxDepth && exceedsDepth(value, maxDepth)) return { kind: 'too_deep', value, limit: maxDepth };
+  return { kind: 'message', value, raw: text };
+}
+
+/** The Inbound event for a message a transport parsed itself. */
+export function inboundValue(value: unknown, maxDepth: number): Inbound {
+  return exceedsDepth(value, maxDepth) ? { kind: 'too_deep', value, limit: maxDepth } : { kind: 'message', value };
 }

@@ -12,11 +12,12 @@ import { SSEClientTransport, SseError } from '@modelcontextprotocol/sdk/client/s
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_MAX_DEPTH } from '../jsonrpc/depth.js';
 import { INTERNAL_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import { classify, idKey, isObject, type JsonRpcId, type JsonRpcResponse } from '../jsonrpc/message.js';
 import type { Logger } from '../log.js';
 import type { Upstream, UpstreamEvents, UpstreamSpec } from '../proxy/upstream.js';
-import type { Channel } from './channel.js';
+import { inboundValue, type Channel } from './channel.js';
 import { modernHeaders } from './http-upstream-headers.js';
 
 export type HttpUpstreamSpec = Extract<UpstreamSpec, { kind: 'http' }>;
@@ -30,6 +31,8 @@ export interface HttpUpstreamOptions {
   lostAfterMs?: number;
   /** How long the legacy transport may take to receive its `endpoint` event. */
   sseStartTimeoutMs?: number;
+  /** Deepest nesting accepted in a server message (see jsonrpc/depth.ts). */
+  maxDepth?: number;
 }
 
 /** JSON-RPC errors by which a 2026-07-28 server answers a request it understood the era of
@@ -91,6 +94,7 @@ export function openHttpUpstream(spec: HttpUpstreamSpec, events: UpstreamEvents,
   const grace = opts.graceMs ?? 5000;
   const lostAfter = opts.lostAfterMs ?? 5000;
   const sseTimeout = opts.sseStartTimeoutMs ?? 10_000;
+  const maxDepth = opts.maxDepth ?? DEFAULT_MAX_DEPTH;
 
   let mode: 'undecided' | 'streamable' | 'sse' = 'undecided';
   let transport: Transport | undefined;
@@ -380,7 +384,7 @@ export function openHttpUpstream(spec: HttpUpstreamSpec, events: UpstreamEvents,
   function hand(message: unknown): void {
     if (finished) return;
     if (paused) held.push(message as JSONRPCMessage);
-    else events.onMessage({ kind: 'message', value: message });
+    else events.onMessage(inboundValue(message, maxDepth));
   }
 
   function answerKey(key: string, text: string): void {
@@ -445,7 +449,7 @@ export function openHttpUpstream(spec: HttpUpstreamSpec, events: UpstreamEvents,
     },
     resume: () => {
       paused = false;
-      while (held.length > 0 && !paused) events.onMessage({ kind: 'message', value: held.shift() });
+      while (held.length > 0 && !paused) events.onMessage(inboundValue(held.shift(), maxDepth));
     },
   };
 }

@@ -8,6 +8,8 @@ export interface StreamChannelOptions {
   input: Readable;
   output: Writable;
   maxMessageBytes: number;
+  /** Deepest nesting accepted in a message (see jsonrpc/depth.ts). */
+  maxDepth: number;
   onMessage(ev: Inbound): void;
   /** The input ended (the peer closed its end). */
   onEnd(): void;
@@ -20,7 +22,7 @@ export class StreamChannel implements Channel {
   constructor(private readonly opts: StreamChannelOptions) {
     this.output = opts.output;
     const reader = new LineReader(opts.maxMessageBytes, (frame) => {
-      opts.onMessage(frame.kind === 'line' ? parseFrame(frame.text) : { kind: 'oversize', bytes: frame.bytes, limit: opts.maxMessageBytes });
+      opts.onMessage(frame.kind === 'line' ? parseFrame(frame.text, opts.maxDepth) : { kind: 'oversize', bytes: frame.bytes, limit: opts.maxMessageBytes });
     });
     opts.input.on('data', (chunk: Buffer) => reader.push(chunk));
     opts.input.on('end', () => {
