@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { freePort, redisSkipReason, startRedis, type RedisHandle } from '../test/support/redis-server.js';
+import { freePort } from '../test/support/wait.js';
+import { redisSkipReason, startRedis, type RedisHandle } from '../test/support/redis-server.js';
 import { HttpDriver, StdioDriver, type Driver } from './drivers.js';
 import { cell, median, peakRssMiB, percentile } from './stats.js';
 

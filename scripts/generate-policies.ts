@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { CATEGORIES, type Category } from '../src/scan/classify.js';
+import { CATEGORIES, type Category } from '../src/engine/risk.js';
 import { discoverStdio } from '../src/scan/discover.js';
 import { buildScaffold, categoryCounts, scaffoldYaml } from '../src/scan/scaffold.js';
 

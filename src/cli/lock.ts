@@ -6,7 +6,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { parseDuration } from '../policy/durations.js';
 import { buildLock, diffLock, readLockFile, writeLockFile, type LockDiff, type LockFileData } from '../proxy/lock.js';
-import { listToolsLeniently } from '../scan/discover.js';
+import { readToolPages } from '../jsonrpc/tool-pages.js';
+import { listToolsLeniently, type ToolsPage } from '../scan/discover.js';
 
 export interface LockOptions {
   /** The lock file. */
@@ -45,17 +46,14 @@ export async function listDefinitions(
     const info = client.getServerVersion();
     const tools: Record<string, unknown>[] = [];
     const seen = new Set<string>();
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const result = await listToolsLeniently(client, cursor);
+    const onPage = (result: ToolsPage) => {
       for (const tool of result.tools) {
         if (seen.has(tool.name)) continue;
         seen.add(tool.name);
         tools.push(tool);
       }
-      if (!result.nextCursor || result.nextCursor === cursor) break;
-      cursor = result.nextCursor;
-    }
+    };
+    await readToolPages((cursor) => listToolsLeniently(client, cursor), onPage, MAX_PAGES);
     return { server: { name: info?.name ?? 'unknown', version: info?.version ?? 'unknown' }, tools };
   };
   try {

@@ -5,13 +5,13 @@ import { parseByteSize } from '../jsonrpc/framing.js';
 import { createLogger, type LogLevel } from '../log.js';
 import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
-import { PolicyHolder } from '../policy/watch.js';
+import { PolicyHolder } from '../proxy/policy-holder.js';
 import { readLockFile, ToolLock } from '../proxy/lock.js';
 import { runStdioProxy } from '../proxy/run-stdio.js';
 import { parseSessionKey } from '../proxy/session-key.js';
 import { checkOrigin, isLoopback } from '../transport/http-guard.js';
 import type { SessionContext } from '../proxy/context.js';
-import { prepareUpstream, type UpstreamSpec } from '../proxy/upstream.js';
+import { prepareUpstream, type UpstreamSpec } from '../transport/upstream.js';
 import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
 
 export interface ProxyFlags {
@@ -131,7 +131,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   let upstream: UpstreamSpec;
   if (flags.upstream) {
     upstream = { kind: 'http', url: flags.upstream, headers, transport: flags.upstreamTransport ?? 'auto' };
-    const { describeUrl } = await import('../transport/http-upstream.js');
+    const { describeUrl } = await import('../transport/http-negotiation.js');
     log.info('starting', { policy: flags.config, server: describeUrl(new URL(flags.upstream)), counters: state.description, failMode: flags.stateFailMode });
   } else {
     const [cmd, ...args] = command!;

@@ -2,12 +2,12 @@
 // at its `args.` paths (or the whole arguments, for `key: args`), written as canonical JSON and
 // hashed, so that a bucket's id has a fixed length whatever the arguments hold.
 //
-// Canonical JSON: object keys sorted (recursively), no whitespace, numbers as JavaScript
-// writes them. JSON text that parses to the same value therefore gives the same bucket:
+// JSON text that parses to the same value gives the same bucket (see canonical-json.ts):
 // `{"a":1,"b":2}` and `{"b":2,"a":1}`, `1` and `1.0` and `1e0`. Different values give
 // different buckets, up to the 64 bits of the digest; `5` and `"5"` are different values.
 import { createHash } from 'node:crypto';
 import { GLOBAL_OWNER } from '../policy/model.js';
+import { canonicalJson } from './canonical-json.js';
 import { MISSING, resolveArgPath, type ArgPath } from './paths.js';
 import type { BucketKey, CounterRef, ToolCall } from './types.js';
 
@@ -16,62 +16,6 @@ export type CompiledKey = { readonly all: true } | { readonly all: false; readon
 
 /** Hex characters of the sha256 kept in a bucket id (64 bits). */
 const DIGEST_CHARS = 16;
-
-/** A token of structure in the work stack of `canonicalJson`, told apart from data values. */
-class Token {
-  constructor(readonly text: string) {}
-}
-const OPEN_ARRAY = new Token('[');
-const CLOSE_ARRAY = new Token(']');
-const OPEN_OBJECT = new Token('{');
-const CLOSE_OBJECT = new Token('}');
-const COMMA = new Token(',');
-
-/** `value` as canonical JSON. Iterative, so deeply nested arguments cannot overflow the stack.
- * Values JSON cannot hold are written as JSON.stringify would (an `undefined` member is left
- * out, an `undefined` array element is null); they only occur in arguments built in code. */
-export function canonicalJson(value: unknown): string {
-  const out: string[] = [];
-  const work: unknown[] = [value];
-  while (work.length > 0) {
-    const item = work.pop();
-    if (item instanceof Token) {
-      out.push(item.text);
-    } else if (Array.isArray(item)) {
-      // Pushed in reverse: the stack pops them in order.
-      work.push(CLOSE_ARRAY);
-      for (let i = item.length - 1; i >= 0; i--) {
-        const element: unknown = item[i];
-        work.push(isWritable(element) ? element : null);
-        if (i > 0) work.push(COMMA);
-      }
-      work.push(OPEN_ARRAY);
-    } else if (typeof item === 'object' && item !== null) {
-      const record = item as Record<string, unknown>;
-      const keys = Object.keys(record)
-        .filter((k) => isWritable(record[k]))
-        .sort();
-      work.push(CLOSE_OBJECT);
-      for (let i = keys.length - 1; i >= 0; i--) {
-        const key = keys[i]!;
-        work.push(record[key]);
-        work.push(new Token(`${JSON.stringify(key)}:`));
-        if (i > 0) work.push(COMMA);
-      }
-      work.push(OPEN_OBJECT);
-    } else if (typeof item === 'bigint') {
-      out.push(item.toString());
-    } else {
-      // Strings, finite numbers (-0 is written 0), booleans, null; a non-finite number is null.
-      out.push(JSON.stringify(item) ?? 'null');
-    }
-  }
-  return out.join('');
-}
-
-function isWritable(value: unknown): boolean {
-  return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
-}
 
 /** The first 16 hex characters of the sha256 of `text`. */
 export function digestOf(text: string): string {

@@ -21,8 +21,8 @@
 // - `contains`: a string value and a string expected → substring (case-sensitive); an array
 //   value → some element `eq` expected; anything else is false.
 import type { RE2 } from 're2-wasm';
-import { compileRegex } from './regex.js';
 import type { Operator, PolicyValue } from '../policy/model.js';
+import { compileRegex } from '../policy/regex.js';
 import { MISSING, type Resolved } from './paths.js';
 
 const NUMERIC = /^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;

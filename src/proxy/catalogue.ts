@@ -5,9 +5,10 @@
 import { Ajv } from 'ajv';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { isObject } from '../jsonrpc/message.js';
+import { readToolPages } from '../jsonrpc/tool-pages.js';
 import type { ToolSchemaInfo } from '../engine/types.js';
 import type { ToolClass } from '../policy/model.js';
-import { classify, type ToolInfo } from '../scan/classify.js';
+import { classify, type ToolInfo } from '../engine/risk.js';
 
 interface Entry {
   /** The tool as the upstream lists it. */
@@ -97,17 +98,12 @@ export class ToolCatalogue {
 
   private async listAll(fetchPage: PageFetcher): Promise<void> {
     const generation = this.generation;
-    let cursor: string | undefined;
-    for (let page = 0; page < MAX_PAGES; page++) {
-      const result = await fetchPage(cursor);
-      if (generation !== this.generation) return;
+    const onPage = (result: { tools: unknown[] }) => {
+      // A list_changed while listing makes the pages read so far stale: stop recording.
+      if (generation !== this.generation) return false;
       this.record(result.tools);
-      cursor = result.nextCursor;
-      if (cursor === undefined) {
-        this.complete = true;
-        return;
-      }
-    }
+    };
+    if (await readToolPages(fetchPage, onPage, MAX_PAGES)) this.complete = true;
   }
 
   private compileValidator(schema: Record<string, unknown>): (args: Record<string, unknown>) => string[] {

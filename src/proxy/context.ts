@@ -1,8 +1,8 @@
 import type { Logger } from '../log.js';
-import type { PolicyHolder } from '../policy/watch.js';
+import type { PolicyHolder } from './policy-holder.js';
 import type { CounterStore } from '../state/store.js';
-import type { FailMode } from './interceptor.js';
-import type { UpstreamSpec } from './upstream.js';
+import type { FailMode } from './gate.js';
+import type { UpstreamSpec } from '../transport/upstream.js';
 
 /** What every session of a proxy run shares, whatever the client transport. */
 export interface SessionContext {

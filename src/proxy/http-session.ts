@@ -3,64 +3,16 @@
 // (a new child process, or a new remote session), ended on DELETE, when the SSE stream closes,
 // on idle timeout, when the upstream goes away, or when the proxy stops.
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { Channel, Inbound } from '../transport/channel.js';
 import { TransportChannel } from '../transport/http-channel.js';
-import { Interceptor } from './interceptor.js';
 import type { SessionContext } from './context.js';
-import { openUpstream, type Upstream } from './upstream.js';
-
-
-/** An interceptor and the upstream behind it. */
-export interface Gate {
-  interceptor: Interceptor;
-  upstream: Upstream;
-  /** Resolves when the upstream is writable again (backpressure towards the client). */
-  writable(): Promise<void>;
-}
-
-/** Opens the upstream and the interceptor for one session. `key` is what its session-scoped
- * counters are kept under. */
-export function openGate(ctx: SessionContext, key: string, client: Channel, onUpstreamEnd: () => void): Gate {
-  let interceptor!: Interceptor;
-  const upstream = openUpstream(
-    ctx.upstream,
-    {
-      onMessage: (ev: Inbound) => interceptor.fromUpstream(ev),
-      onEnd: () => {
-        interceptor.upstreamClosed();
-        onUpstreamEnd();
-      },
-    },
-    { log: ctx.log, maxMessageBytes: ctx.maxMessageBytes, maxDepth: ctx.maxMessageDepth, graceMs: ctx.graceMs },
-  );
-  interceptor = new Interceptor({
-    client,
-    upstream: upstream.channel,
-    policy: () => ctx.policy.current(),
-    store: ctx.store,
-    sessionId: key,
-    statePrefix: ctx.statePrefix,
-    failMode: ctx.failMode,
-    log: ctx.log,
-  });
-  let waiters: (() => void)[] = [];
-  upstream.onDrain(() => {
-    const ready = waiters;
-    waiters = [];
-    for (const resolve of ready) resolve();
-  });
-  return {
-    interceptor,
-    upstream,
-    writable: () => (upstream.congested ? new Promise<void>((resolve) => waiters.push(resolve)) : Promise.resolve()),
-  };
-}
+import type { Interceptor } from './interceptor.js';
+import { openPipeline, type Pipeline } from './pipeline.js';
 
 export type SessionTransport = Pick<Transport, 'send' | 'close' | 'onmessage' | 'onclose'>;
 
 export class HttpSession {
   readonly channel: TransportChannel;
-  private gate?: Gate;
+  private pipeline?: Pipeline;
   private ended = false;
   /** The counter key, fixed when the session starts. */
   key?: string;
@@ -81,33 +33,33 @@ export class HttpSession {
     this.channel = new TransportChannel({ transport, log: ctx.log, standingStream });
     transport.onmessage = (message) => {
       this.lastActive = Date.now();
-      if (!this.gate) {
+      if (!this.pipeline) {
         this.ctx.log.warn('dropped a message that arrived before the session started');
         return;
       }
       this.channel.noteClientMessage(message);
-      this.gate.interceptor.fromClient({ kind: 'message', value: message });
+      this.pipeline.interceptor.fromClient({ kind: 'message', value: message });
     };
     transport.onclose = () => this.end('the client closed the session');
   }
 
   get started(): boolean {
-    return this.gate !== undefined;
+    return this.pipeline !== undefined;
   }
 
   get interceptor(): Interceptor | undefined {
-    return this.gate?.interceptor;
+    return this.pipeline?.interceptor;
   }
 
   /** Opens the upstream; counters are kept under `key`. */
   start(key: string): void {
-    if (this.gate || this.ended) return;
+    if (this.pipeline || this.ended) return;
     this.key = key;
     this.ctx.log.info('session started', { session: this.id.slice(0, 8), key: key === this.id ? undefined : key });
-    const gate = openGate(this.ctx, key, this.channel, () => {});
-    this.gate = gate;
-    void gate.upstream.done.then(() => {
-      gate.interceptor.upstreamClosed();
+    const pipeline = openPipeline(this.ctx, key, this.channel, () => {});
+    this.pipeline = pipeline;
+    void pipeline.upstream.done.then(() => {
+      pipeline.interceptor.upstreamClosed();
       this.channel.failPending('The MCP server behind the proxy has exited');
       this.end('the server exited');
       this.resolveDone();
@@ -116,7 +68,7 @@ export class HttpSession {
 
   /** Waits while the upstream cannot take more input. */
   writable(): Promise<void> {
-    return this.gate ? this.gate.writable() : Promise.resolve();
+    return this.pipeline ? this.pipeline.writable() : Promise.resolve();
   }
 
   /** Ends the session: the client's streams close, the upstream is shut down. Idempotent. */
@@ -127,7 +79,7 @@ export class HttpSession {
     this.onEnded(this);
     this.channel.close();
     void this.transport.close().catch(() => {});
-    if (this.gate) this.gate.upstream.shutdown();
+    if (this.pipeline) this.pipeline.upstream.shutdown();
     else this.resolveDone();
   }
 }

@@ -1,10 +1,10 @@
 // The interceptor: one per agent session, between a client channel and an upstream channel.
-// Every message is parsed once and classified; tools/call is gated, tools/list results are
-// filtered, everything else passes through. It knows nothing of the transports underneath.
-import { randomBytes } from 'node:crypto';
-import type { CompiledPolicy, ToolLockCheck } from '../engine/compile.js';
-import { rateLimitDenial } from '../engine/messages.js';
-import type { Charge, CounterRef, Decision, Denial, ToolCall, ToolSchemaInfo } from '../engine/types.js';
+// Every message is classified once; tools/call goes through the gate (gate.ts), tools/list
+// results through the filter (list-filter.ts), everything else passes through. It keeps the
+// table of client requests in flight, so every answer finds its call and settles its
+// counters. It knows nothing of the transports underneath.
+import type { Decision, Denial, ToolCall } from '../engine/types.js';
+import { isModernParams, metaOf } from '../jsonrpc/eras.js';
 import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import {
   classify,
@@ -18,21 +18,21 @@ import {
   type JsonRpcResponse,
 } from '../jsonrpc/message.js';
 import type { Logger } from '../log.js';
-import type { ToolClass } from '../policy/model.js';
-import { storageKey } from '../state/keys.js';
 import type { CounterStore, Reservation } from '../state/store.js';
 import type { Channel, Inbound } from '../transport/channel.js';
 import { parseToolCall } from './call.js';
-import { ToolCatalogue, type PageFetcher } from './catalogue.js';
+import { ToolCatalogue } from './catalogue.js';
 import { denialResponse } from './denial.js';
-
-export type FailMode = 'open' | 'closed';
+import { gateCall, settle, toolRan, type FailMode, type GateDeps } from './gate.js';
+import { filterToolsList } from './list-filter.js';
+import { OwnRequests } from './own-requests.js';
+import { noteUnpinned, type PolicyInForce } from './policy-holder.js';
 
 export interface InterceptorOptions {
   client: Channel;
   upstream: Channel;
   /** The policy in force; read once per call, so a reload applies to the next call. */
-  policy: () => CompiledPolicy;
+  policy: () => PolicyInForce;
   store: CounterStore;
   sessionId: string;
   statePrefix?: string;
@@ -55,16 +55,6 @@ interface Pending {
   progressToken?: string;
 }
 
-interface OwnRequest {
-  resolve(response: JsonRpcResponse): void;
-  reject(err: Error): void;
-  timer: NodeJS.Timeout;
-}
-
-const MODERN_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
-/** The _meta members a 2026-07-28 request must carry; copied onto the proxy's own requests. */
-const MODERN_META_KEYS = [MODERN_VERSION_KEY, 'io.modelcontextprotocol/clientCapabilities', 'io.modelcontextprotocol/clientInfo'];
-
 /** A progress token as a comparable string (tokens are strings or numbers). */
 function tokenOf(holder: unknown): string | undefined {
   const token = isObject(holder) ? holder.progressToken : undefined;
@@ -75,19 +65,9 @@ function progressTokenOf(params: unknown): string | undefined {
   return tokenOf(metaOf(params));
 }
 
-function metaOf(params: unknown): Record<string, unknown> | undefined {
-  return isObject(params) && isObject(params._meta) ? params._meta : undefined;
-}
-
-function isModern(params: unknown): boolean {
-  return typeof metaOf(params)?.[MODERN_VERSION_KEY] === 'string';
-}
-
 export class Interceptor {
   private readonly pending = new Map<string, Pending>();
-  private readonly own = new Map<string, OwnRequest>();
-  private readonly ownPrefix = `intercept-${randomBytes(6).toString('hex')}-`;
-  private ownCounter = 0;
+  private readonly own: OwnRequests;
   readonly catalogue = new ToolCatalogue();
   private readonly now: () => number;
   private readonly failMode: FailMode;
@@ -98,6 +78,7 @@ export class Interceptor {
   constructor(private readonly opts: InterceptorOptions) {
     this.now = opts.now ?? Date.now;
     this.failMode = opts.failMode ?? 'closed';
+    this.own = new OwnRequests((message) => opts.upstream.send(message), opts.upstreamTimeoutMs ?? 10_000);
   }
 
   // ---------------------------------------------------------------- client -> upstream
@@ -183,7 +164,7 @@ export class Interceptor {
     if (msg.method === 'tools/call') {
       const entry: Pending = { method: msg.method, gating: true, progressToken: progressTokenOf(msg.params) };
       this.pending.set(key, entry);
-      this.gate(msg, entry).catch((err: unknown) => {
+      this.handleCall(msg, entry).catch((err: unknown) => {
         this.opts.log.error('internal error while deciding a tool call', { error: String(err) });
         if (this.pending.get(key) === entry) this.pending.delete(key);
         this.opts.client.send(errorResponse(msg.id, INTERNAL_ERROR, 'Internal error in the policy proxy; the call was not forwarded'));
@@ -218,11 +199,10 @@ export class Interceptor {
     this.opts.upstream.send(msg);
   }
 
-  // ---------------------------------------------------------------- the gate
+  // ---------------------------------------------------------------- tools/call
 
-  private async gate(msg: JsonRpcRequest, entry: Pending): Promise<void> {
+  private async handleCall(msg: JsonRpcRequest, entry: Pending): Promise<void> {
     const key = idKey(msg.id);
-    const modern = isModern(msg.params);
     const parsed = parseToolCall(msg.params);
     if (!parsed.ok) {
       this.pending.delete(key);
@@ -231,47 +211,12 @@ export class Interceptor {
       return;
     }
     const call = parsed.call;
-    const policy = this.opts.policy();
-    let needs = policy.requirements(call);
-
-    // A pinned tool is checked before the policy: a changed definition is a different tool.
-    const lock = policy.lock;
-    if (lock !== undefined && !policy.isHidden(call.name)) {
-      const definition = await this.catalogue.definitionFor(call.name, this.pageFetcher(msg.params));
-      const refused = lock.check(call.name, definition);
-      if (refused !== undefined) {
-        this.warnUnpinned(lock, call.name, definition, refused.message);
-        this.deny(msg.id, call, refused, modern);
-        return;
-      }
-    }
-    let toolClass: ToolClass | null | undefined;
-    if (needs.needsClass) {
-      toolClass = await this.catalogue.classFor(call.name, this.pageFetcher(msg.params));
-      needs = policy.requirements(call, toolClass);
-    }
-
-    const counters = needs.reads.length > 0 ? await this.readCounters(needs.reads) : undefined;
-    let schema: ToolSchemaInfo | null | undefined;
-    if (needs.needsSchema) {
-      schema = await this.catalogue.schemaFor(call.name, this.pageFetcher(msg.params), needs.needsValidator);
-    }
-    const decision = policy.decide({ call, now: this.now(), counters, schema, toolClass });
-    if (!decision.allowed) {
-      this.deny(msg.id, call, decision.denial!, modern);
+    const outcome = await gateCall(call, this.gateDeps(msg.params));
+    if (outcome.kind === 'deny') {
+      this.deny(msg.id, call, outcome.denial, isModernParams(msg.params));
       return;
     }
-
-    let reservation: Reservation | undefined;
-    if (decision.charges.length > 0) {
-      const outcome = await this.reserve(decision.charges);
-      if ('denial' in outcome) {
-        this.deny(msg.id, call, outcome.denial, modern);
-        return;
-      }
-      reservation = outcome.reservation;
-    }
-
+    const { reservation } = outcome;
     if (entry.cancelled || this.closed) {
       this.pending.delete(key);
       if (reservation) await this.opts.store.rollback(reservation, this.now()).catch(() => {});
@@ -280,13 +225,22 @@ export class Interceptor {
     }
     entry.gating = false;
     entry.reservation = reservation;
-    this.logAllowed(call, decision);
+    this.logAllowed(call, outcome.decision);
     this.opts.upstream.send(msg);
   }
 
-  /** A tool whose definition is not the pinned one is logged once per definition. */
-  private warnUnpinned(lock: ToolLockCheck, name: string, definition: Readonly<Record<string, unknown>> | null, message: string): void {
-    if (lock.firstSighting(name, definition)) this.opts.log.warn(`tool hidden by the lock file: ${message}`, { tool: name, lock: lock.file });
+  private gateDeps(callParams: unknown): GateDeps {
+    return {
+      policy: this.opts.policy(),
+      catalogue: this.catalogue,
+      listTools: this.own.toolsList(callParams),
+      store: this.opts.store,
+      sessionId: this.opts.sessionId,
+      statePrefix: this.opts.statePrefix,
+      failMode: this.failMode,
+      now: this.now,
+      log: this.opts.log,
+    };
   }
 
   private deny(id: JsonRpcId, call: ToolCall, denial: Denial, modern: boolean): void {
@@ -300,81 +254,6 @@ export class Interceptor {
     this.opts.log.info('allowed', {
       tool: call.name,
       counters: decision.charges.length > 0 ? decision.charges.map((c) => `${c.ref.id}+${c.amount}`).join(',') : undefined,
-    });
-  }
-
-  private async readCounters(reads: readonly CounterRef[]): Promise<Map<string, number> | undefined> {
-    try {
-      const values = await this.opts.store.read(
-        reads.map((ref) => ({ key: storageKey(ref, this.opts.sessionId, this.opts.statePrefix), window: ref.window })),
-        this.now(),
-      );
-      return new Map(reads.map((ref, i) => [ref.id, values[i] ?? 0]));
-    } catch (err) {
-      this.opts.log.error('counter store unavailable while reading counters', { error: String(err), failMode: this.failMode });
-      // Fail open reads every counter as zero; fail closed leaves them unknown, which denies.
-      return this.failMode === 'open' ? new Map(reads.map((ref) => [ref.id, 0])) : undefined;
-    }
-  }
-
-  private async reserve(charges: Charge[]): Promise<{ reservation?: Reservation } | { denial: Denial }> {
-    const items = charges.map((c) => ({
-      key: storageKey(c.ref, this.opts.sessionId, this.opts.statePrefix),
-      window: c.ref.window,
-      amount: c.amount,
-      limits: c.limits,
-    }));
-    try {
-      const outcome = await this.opts.store.reserve(items, this.now());
-      if (outcome.ok) return { reservation: outcome.reservation };
-      return { denial: rateLimitDenial(charges[outcome.index]!, outcome.current, outcome.retryAfterMs) };
-    } catch (err) {
-      this.opts.log.error('counter store unavailable while reserving', { error: String(err), failMode: this.failMode });
-      if (this.failMode === 'open') return {};
-      return {
-        denial: {
-          kind: 'state_unavailable',
-          rule: charges[0]!.rule,
-          message: 'The policy needs a counter for this call and the counter store is unavailable, so the call is refused.',
-        },
-      };
-    }
-  }
-
-  /** The proxy's own tools/list, in the era of the call that needs it. */
-  private pageFetcher(callParams: unknown): PageFetcher {
-    const meta = metaOf(callParams);
-    const modernMeta: Record<string, unknown> | undefined =
-      meta && typeof meta[MODERN_VERSION_KEY] === 'string'
-        ? Object.fromEntries(MODERN_META_KEYS.filter((k) => k in meta).map((k) => [k, meta[k]]))
-        : undefined;
-    return async (cursor) => {
-      const params: Record<string, unknown> = {};
-      if (cursor !== undefined) params.cursor = cursor;
-      if (modernMeta) params._meta = modernMeta;
-      const response = await this.request('tools/list', params);
-      if (response.error || !isObject(response.result)) {
-        throw new Error(`tools/list failed: ${response.error?.message ?? 'no result'}`);
-      }
-      const result = response.result;
-      return {
-        tools: Array.isArray(result.tools) ? result.tools : [],
-        nextCursor: typeof result.nextCursor === 'string' ? result.nextCursor : undefined,
-      };
-    };
-  }
-
-  private request(method: string, params: Record<string, unknown>): Promise<JsonRpcResponse> {
-    // String ids with a random prefix: they cannot collide with the client's ids in practice,
-    // and the responses are consumed here, never relayed.
-    const id = `${this.ownPrefix}${++this.ownCounter}`;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.own.delete(idKey(id));
-        reject(new Error(`${method}: the upstream did not answer in time`));
-      }, this.opts.upstreamTimeoutMs ?? 10_000);
-      this.own.set(idKey(id), { resolve, reject, timer });
-      this.opts.upstream.send({ jsonrpc: '2.0', id, method, params });
     });
   }
 
@@ -431,13 +310,7 @@ export class Interceptor {
       return;
     }
     const key = idKey(msg.id);
-    const mine = this.own.get(key);
-    if (mine) {
-      this.own.delete(key);
-      clearTimeout(mine.timer);
-      mine.resolve(msg);
-      return;
-    }
+    if (this.own.answer(key, msg)) return;
     const entry = this.pending.get(key);
     if (!entry || entry.gating) {
       this.relay(msg, raw);
@@ -446,7 +319,7 @@ export class Interceptor {
     this.pending.delete(key);
     switch (entry.method) {
       case 'tools/call':
-        if (entry.reservation) this.settle(entry.reservation, ran(msg));
+        if (entry.reservation) this.settle(entry.reservation, toolRan(msg));
         break;
       case 'tools/list':
         if (isObject(msg.result)) {
@@ -455,7 +328,7 @@ export class Interceptor {
           const lock = policy.lock;
           const filtered = filterToolsList(msg.result, policy, {
             classOf: (name) => this.catalogue.classOf(name),
-            onUnpinned: lock && ((name, tool) => this.warnUnpinned(lock, name, tool, lock.check(name, tool)?.message ?? '')),
+            onUnpinned: lock && ((name, tool) => noteUnpinned(lock, this.opts.log, name, tool, lock.check(name, tool)?.message ?? '')),
           });
           if (filtered !== msg.result) {
             this.opts.client.send({ ...msg, result: filtered });
@@ -486,26 +359,16 @@ export class Interceptor {
     if (c.msg.id === null) return;
     const key = idKey(c.msg.id);
     const refusal = errorResponse(c.msg.id, INTERNAL_ERROR, `The MCP server's answer was refused by the policy proxy: ${reason}`);
-    const mine = this.own.get(key);
-    if (mine) {
-      this.own.delete(key);
-      clearTimeout(mine.timer);
-      mine.resolve(refusal);
-      return;
-    }
+    if (this.own.answer(key, refusal)) return;
     const entry = this.pending.get(key);
     if (!entry || entry.gating) return;
     this.pending.delete(key);
-    if (entry.reservation) this.settle(entry.reservation, ran(c.msg));
+    if (entry.reservation) this.settle(entry.reservation, toolRan(c.msg));
     this.opts.client.send(refusal);
   }
 
-  /** Commit when the tool ran; roll back when it did not (see `ran`). A result with isError
-   * did run, so it keeps its charge. */
-  private settle(reservation: Reservation, didRun: boolean): void {
-    const store = this.opts.store;
-    const done = didRun ? store.commit(reservation, this.now()) : store.rollback(reservation, this.now());
-    done.catch((err: unknown) => this.opts.log.error('counter store failed to settle a reservation', { error: String(err) }));
+  private settle(reservation: Reservation, ran: boolean): void {
+    settle(this.opts.store, reservation, ran, this.now(), this.opts.log);
   }
 
   private relay(msg: unknown, raw: string | undefined, related?: JsonRpcId): void {
@@ -525,47 +388,6 @@ export class Interceptor {
    * are kept, since the upstream may have executed them. */
   upstreamClosed(): void {
     this.closed = true;
-    for (const [key, req] of this.own) {
-      clearTimeout(req.timer);
-      req.reject(new Error('the upstream closed'));
-      this.own.delete(key);
-    }
+    this.own.failAll('the upstream closed');
   }
-}
-
-/** Whether a tools/call answer means the tool ran: not a JSON-RPC error, and not a 2026-07-28
- * `input_required` result (the client will retry with the input, and that retry is charged). */
-function ran(msg: JsonRpcResponse): boolean {
-  if (msg.error !== undefined && msg.error !== null) return false;
-  return !(isObject(msg.result) && msg.result.resultType === 'input_required');
-}
-
-export interface ListFilterHooks {
-  /** The class of a listed tool (for `classes:` under default deny). */
-  classOf?: (name: string) => ToolClass | undefined;
-  /** Told of each tool removed because its definition is not pinned in the lock. */
-  onUnpinned?: (name: string, definition: Readonly<Record<string, unknown>>) => void;
-}
-
-/** Removes the tools the policy does not offer (hidden ones; unlisted ones under default deny;
- * with a lock, those whose definition is not the pinned one) from one tools/list result page,
- * keeping every other member (nextCursor, _meta, 2026 cache fields). Returns the same object
- * when nothing is removed. */
-export function filterToolsList(result: Record<string, unknown>, policy: CompiledPolicy, hooks: ListFilterHooks = {}): Record<string, unknown> {
-  const tools = result.tools;
-  if (!Array.isArray(tools)) return result;
-  const lock = policy.lock;
-  const classOf = policy.usesClasses && policy.policy.defaultAction === 'deny' ? hooks.classOf : undefined;
-  const offered = (t: Record<string, unknown> & { name: string }): boolean => {
-    if (!policy.isOffered(t.name, classOf?.(t.name))) return false;
-    if (lock === undefined || lock.isPinned(t.name, t)) return true;
-    hooks.onUnpinned?.(t.name, t);
-    return false;
-  };
-  const kept = tools.filter((t) => !isObject(t) || typeof t.name !== 'string' || offered(t as Record<string, unknown> & { name: string }));
-  if (kept.length === tools.length) return result;
-  const filtered: Record<string, unknown> = { ...result, tools: kept };
-  // A filtered list is specific to this policy: a shared cache must not serve it to others.
-  if (filtered.cacheScope === 'public') filtered.cacheScope = 'private';
-  return filtered;
 }

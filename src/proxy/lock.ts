@@ -7,9 +7,10 @@
 // SHA-256; each of those fields is also hashed alone, so a change can be named.
 import { createHash } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
-import type { ToolLockCheck } from '../engine/compile.js';
+import { canonicalJson } from '../engine/canonical-json.js';
 import type { Denial } from '../engine/types.js';
 import { isObject } from '../jsonrpc/message.js';
+import type { ToolLockCheck } from './policy-holder.js';
 
 export const PINNED_FIELDS = ['name', 'description', 'inputSchema', 'outputSchema', 'annotations'] as const;
 export type PinnedField = (typeof PINNED_FIELDS)[number];
@@ -29,17 +30,6 @@ export interface LockFileData {
   /** When the definitions were pinned (ISO 8601, UTC). */
   pinnedAt: string;
   tools: Record<string, PinnedTool>;
-}
-
-/** JSON with object keys sorted at every level: the same data always gives the same text. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : canonicalJson(v))).join(',')}]`;
-  const entries = Object.keys(value)
-    .sort()
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`);
-  return `{${entries.join(',')}}`;
 }
 
 function sha256(text: string): string {

@@ -9,10 +9,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { INTERNAL_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import { idKey, isObject, type JsonRpcId } from '../jsonrpc/message.js';
 import type { Channel } from '../transport/channel.js';
 import type { SessionContext } from './context.js';
-import { openGate, type Gate } from './http-session.js';
+import { openPipeline, type Pipeline } from './pipeline.js';
 
 interface InFlight {
   transport: StreamableHTTPServerTransport;
@@ -21,7 +22,7 @@ interface InFlight {
 }
 
 export class ModernHub implements Channel {
-  private readonly gate: Gate;
+  private readonly pipeline: Pipeline;
   private readonly inflight = new Map<string, InFlight>();
   private readonly prefix = `h${randomBytes(4).toString('hex')}-`;
   private counter = 0;
@@ -35,13 +36,13 @@ export class ModernHub implements Channel {
     private readonly onEnded: (hub: ModernHub) => void,
   ) {
     ctx.log.info('stateless upstream started', { key });
-    this.gate = openGate(ctx, key, this, () => {});
-    this.done = this.gate.upstream.done.then(() => {
-      this.gate.interceptor.upstreamClosed();
+    this.pipeline = openPipeline(ctx, key, this, () => {});
+    this.done = this.pipeline.upstream.done.then(() => {
+      this.pipeline.interceptor.upstreamClosed();
       for (const entry of this.inflight.values()) {
         if (entry.answered) continue;
         entry.answered = true;
-        const failure = { jsonrpc: '2.0', id: entry.originalId, error: { code: -32603, message: 'The MCP server behind the proxy has exited' } };
+        const failure = errorResponse(entry.originalId, INTERNAL_ERROR, 'The MCP server behind the proxy has exited');
         entry.transport.send(failure as JSONRPCMessage).catch(() => {});
       }
       this.inflight.clear();
@@ -50,7 +51,7 @@ export class ModernHub implements Channel {
   }
 
   get interceptor() {
-    return this.gate.interceptor;
+    return this.pipeline.interceptor;
   }
 
   get idle(): boolean {
@@ -60,7 +61,7 @@ export class ModernHub implements Channel {
   /** Serves one 2026-07-28 POST whose body is `message` (already read and checked). */
   async handle(req: IncomingMessage, res: ServerResponse, message: Record<string, unknown>): Promise<void> {
     this.lastActive = Date.now();
-    await this.gate.writable();
+    await this.pipeline.writable();
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
     let proxyId: string | undefined;
     transport.onmessage = (msg) => {
@@ -69,10 +70,10 @@ export class ModernHub implements Channel {
       if (value.id !== undefined) {
         proxyId = `${this.prefix}${++this.counter}`;
         this.inflight.set(idKey(proxyId), { transport, originalId: value.id as JsonRpcId, answered: false });
-        this.gate.interceptor.fromClient({ kind: 'message', value: { ...value, id: proxyId } });
+        this.pipeline.interceptor.fromClient({ kind: 'message', value: { ...value, id: proxyId } });
         return;
       }
-      this.gate.interceptor.fromClient({ kind: 'message', value: this.mapCancellation(value) });
+      this.pipeline.interceptor.fromClient({ kind: 'message', value: this.mapCancellation(value) });
     };
     res.on('close', () => {
       if (proxyId === undefined) return;
@@ -81,7 +82,7 @@ export class ModernHub implements Channel {
       this.lastActive = Date.now();
       if (entry && !entry.answered && !this.ended) {
         this.ctx.log.info('the client closed a response stream; cancelling the request');
-        this.gate.interceptor.fromClient({
+        this.pipeline.interceptor.fromClient({
           kind: 'message',
           value: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: proxyId, reason: 'The client closed the response stream' } },
         });
@@ -139,7 +140,7 @@ export class ModernHub implements Channel {
     this.ended = true;
     this.ctx.log.info('stateless upstream ended', { key: this.key, reason });
     this.onEnded(this);
-    this.gate.upstream.shutdown();
+    this.pipeline.upstream.shutdown();
   }
 }
 

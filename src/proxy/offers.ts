@@ -1,5 +1,5 @@
-import type { CompiledPolicy } from '../engine/compile.js';
 import type { Policy } from '../policy/model.js';
+import type { PolicyInForce } from './policy-holder.js';
 
 /** What decides which tools tools/list offers (see CompiledPolicy.isOffered). */
 function offerSignature(policy: Policy): string {
@@ -11,6 +11,6 @@ function offerSignature(policy: Policy): string {
 
 /** Whether a reload changed which tools are offered (the policy, or the pinned definitions), so
  * clients must be told to list the tools again. */
-export function offersChanged(previous: CompiledPolicy, next: CompiledPolicy): boolean {
+export function offersChanged(previous: PolicyInForce, next: PolicyInForce): boolean {
   return previous.lock !== next.lock || offerSignature(previous.policy) !== offerSignature(next.policy);
 }

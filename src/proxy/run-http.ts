@@ -9,19 +9,19 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { INVALID_REQUEST, PARSE_ERROR } from '../jsonrpc/errors.js';
+import { isModernVersion, modernVersionOf } from '../jsonrpc/eras.js';
+import { HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND, TRANSPORT_ERROR } from '../jsonrpc/errors.js';
 import { exceedsDepth } from '../jsonrpc/depth.js';
 import { classify, isObject } from '../jsonrpc/message.js';
 import {
   OriginPolicy,
-  TRANSPORT_ERROR,
   bearerToken,
   hostAllowed,
   readBody,
   sendHttpError,
   tokenMatches,
 } from '../transport/http-guard.js';
-import { HEADER_MISMATCH, headerMismatch, isModernVersion, modernVersionOf } from '../transport/modern-http.js';
+import { headerMismatch } from '../transport/modern-http.js';
 import type { SessionContext } from './context.js';
 import { HttpSession } from './http-session.js';
 import { ModernHub } from './modern-hub.js';
@@ -234,7 +234,7 @@ export class HttpListener {
   private knownSession(sessionId: string, req: IncomingMessage, res: ServerResponse): HttpSession | undefined {
     const session = this.sessions.get(sessionId);
     if (!session) {
-      sendHttpError(res, 404, -32001, NOT_FOUND_SESSION);
+      sendHttpError(res, 404, SESSION_NOT_FOUND, NOT_FOUND_SESSION);
       return undefined;
     }
     return this.sameAgent(req, res, session) ? session : undefined;
@@ -368,7 +368,7 @@ export class HttpListener {
     }
     const session = this.sessions.get(id);
     if (!session) {
-      sendHttpError(res, 404, -32001, 'Session not found; open a new SSE stream');
+      sendHttpError(res, 404, SESSION_NOT_FOUND, 'Session not found; open a new SSE stream');
       return;
     }
     const message = await this.body(req, res);

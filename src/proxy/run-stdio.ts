@@ -5,7 +5,7 @@ import { StreamChannel } from '../transport/stdio.js';
 import { Interceptor } from './interceptor.js';
 import { offersChanged } from './offers.js';
 import type { SessionContext } from './context.js';
-import { openUpstream } from './upstream.js';
+import { openUpstream } from '../transport/upstream.js';
 
 export type StdioProxyOptions = SessionContext;
 

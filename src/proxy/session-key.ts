@@ -8,6 +8,7 @@
 // Any key but the Mcp-Session-Id survives reconnects: counters are keyed by it, not by the
 // connection.
 import type { IncomingMessage } from 'node:http';
+import { CLIENT_INFO_META, metaOf } from '../jsonrpc/eras.js';
 import { isObject } from '../jsonrpc/message.js';
 import { bearerToken, tokenHash } from '../transport/http-guard.js';
 
@@ -21,14 +22,10 @@ export function parseSessionKey(text: string): SessionKeySpec | string {
   return `--session-key must be session, token, client-info or header:<Name>, got ${JSON.stringify(text)}`;
 }
 
-const CLIENT_INFO_KEY = 'io.modelcontextprotocol/clientInfo';
-
 /** The client's declared name and version: initialize's clientInfo or the 2026 `_meta` one. */
 export function clientInfoOf(message: unknown): string | undefined {
   if (!isObject(message) || !isObject(message.params)) return undefined;
-  const params = message.params;
-  const meta = isObject(params._meta) ? params._meta : undefined;
-  const info = message.method === 'initialize' ? params.clientInfo : meta?.[CLIENT_INFO_KEY];
+  const info = message.method === 'initialize' ? message.params.clientInfo : metaOf(message.params)?.[CLIENT_INFO_META];
   if (!isObject(info) || typeof info.name !== 'string') return undefined;
   return typeof info.version === 'string' ? `${info.name}@${info.version}` : info.name;
 }

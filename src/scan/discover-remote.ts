@@ -16,7 +16,7 @@ import {
   sseCandidates,
   startsWithSse,
   type Refusal,
-} from '../transport/http-upstream.js';
+} from '../transport/http-negotiation.js';
 import { formatMs, listAllTools, listToolsLeniently, ScanError, type Discovery, type ToolsPage } from './discover.js';
 
 export interface RemoteDiscoverOptions {

@@ -4,7 +4,8 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { z } from 'zod';
-import type { ToolAnnotations } from './classify.js';
+import { readToolPages } from '../jsonrpc/tool-pages.js';
+import type { ToolAnnotations } from '../engine/risk.js';
 
 export interface DiscoveredTool {
   name: string;
@@ -123,22 +124,18 @@ export async function listAllTools(
 ): Promise<DiscoveredTool[]> {
   const tools: DiscoveredTool[] = [];
   const seen = new Set<string>();
-  let cursor: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    let result: ToolsPage;
-    try {
-      result = await listPage(cursor);
-    } catch (err) {
-      if (err instanceof ScanError) throw err;
-      throw failure(err instanceof Error ? err.message : String(err));
-    }
+  const onPage = (result: ToolsPage) => {
     for (const tool of result.tools) {
       if (seen.has(tool.name)) continue; // a server repeating a tool across pages
       seen.add(tool.name);
       tools.push(pick(tool));
     }
-    if (!result.nextCursor || result.nextCursor === cursor) break;
-    cursor = result.nextCursor;
+  };
+  try {
+    await readToolPages(listPage, onPage, MAX_PAGES);
+  } catch (err) {
+    if (err instanceof ScanError) throw err;
+    throw failure(err instanceof Error ? err.message : String(err));
   }
   progress(`${tools.length} tool${tools.length === 1 ? '' : 's'}`);
   const unusable = tools.filter((t) => !isObjectSchema(t.inputSchema)).length;

@@ -3,7 +3,7 @@
 // to switch on. Written with the `yaml` Document API so that any tool name, however odd, comes
 // out as a correctly quoted key.
 import { Document, isMap, isPair, isScalar, Scalar, visit, type Node, type Pair, type YAMLMap } from 'yaml';
-import { CATEGORIES, classify, type Category, type Classification, type ToolAnnotations } from './classify.js';
+import { CATEGORIES, classify, type Category, type Classification, type ToolAnnotations } from '../engine/risk.js';
 import { shellJoin, type DiscoveredTool } from './discover.js';
 
 export { shellJoin };

@@ -4,6 +4,9 @@
 //   session -> <prefix>s:<session>:<id>
 // The session id is escaped so that it holds no ':' (and '%' is escaped so the escaping is
 // reversible); the first ':' after `s:` therefore ends it, whatever either id contains.
+//
+// The namespace prefix (--state-prefix) is applied here and nowhere else: memory and SQLite
+// store the key as is, and the Redis store (keysHavePrefix) moves the prefix into its hash tag.
 import type { CounterRef } from '../engine/types.js';
 
 function escapeSession(sessionId: string): string {

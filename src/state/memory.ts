@@ -11,10 +11,11 @@
 //
 // Memory stays bounded: stale state is dropped when a key is touched, and every
 // SWEEP_EVERY reservations a sweep drops the keys whose windows are over.
-import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
+import type { CounterRead, Reservation, ReserveItem, ReserveOutcome } from './store.js';
 import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
-import { checkItems, findRefusal, OpenReservations, retryAfterMs } from './reservations.js';
+import { checkItems, findRefusal, retryAfterMs } from './reservations.js';
+import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
 
 const SWEEP_EVERY = 1000;
 
@@ -54,14 +55,15 @@ interface Handle {
   logIds: (number | undefined)[];
 }
 
-
-export class MemoryCounterStore implements CounterStore {
+export class MemoryCounterStore extends BaseCounterStore<Handle> {
   private readonly entries = new Map<string, Entry>();
-  /** Handles this store issued and not yet settled by commit or rollback. */
-  private readonly open = new OpenReservations<Handle>();
   private nextLogId = 1;
   private reservesSinceSweep = 0;
-  private closed = false;
+
+  constructor() {
+    // Undo is synchronous and cannot fail, so either order would do.
+    super('before-undo');
+  }
 
   /** Number of keys currently held (for tests and metrics). */
   get size(): number {
@@ -76,7 +78,7 @@ export class MemoryCounterStore implements CounterStore {
     checkItems(items);
     const refusal = findRefusal(
       items,
-      (item) => this.valueOf(item.key, item.window, now),
+      (item) => this.valueAt(item.key, item.window, now),
       (item, current, need) => retryAfterMs(item, current, need, now, () => this.logOf(item.key)),
     );
     if (refusal) return refusal;
@@ -84,34 +86,31 @@ export class MemoryCounterStore implements CounterStore {
     // Charge.
     const logIds: (number | undefined)[] = [];
     for (const item of items) logIds.push(this.charge(item, now));
-    const handle: Handle = { logIds };
-    this.open.add(handle);
-    return { ok: true, reservation: { items: [...items], handle, at: now } };
+    return this.grant(items, { logIds }, now);
   }
 
-  async commit(reservation: Reservation, _now: number): Promise<void> {
+  async read(counters: CounterRead[], now: number): Promise<number[]> {
     this.assertOpen();
-    // The charge already counts; committing only means it can no longer be rolled back.
-    this.open.settle(reservation.handle);
+    return counters.map((c) => this.valueAt(c.key, c.window, now));
   }
 
-  async rollback(reservation: Reservation, now: number): Promise<void> {
-    this.assertOpen();
-    const handle = reservation.handle;
-    if (!this.open.has(handle)) return;
-    this.open.settle(handle);
+  async close(): Promise<void> {
+    this.markClosed();
+    this.entries.clear();
+  }
+
+  protected undo(reservation: Reservation, handle: Handle, now: number): void {
     reservation.items.forEach((item, i) => {
       const entry = this.entries.get(item.key);
       if (!entry) return;
       if (item.window.kind === 'calendar') {
-        // Only while the reservation's window is still the current one: never take quota
-        // away from (or give it back to) a newer window.
-        const start = calendarWindowStart(item.window.unit, reservation.at);
+        // The entry must still hold the reservation's window (not a newer one started since).
+        const { unit } = item.window;
         if (
           entry.kind === 'calendar' &&
-          entry.unit === item.window.unit &&
-          entry.start === start &&
-          calendarWindowStart(item.window.unit, now) === start
+          entry.unit === unit &&
+          entry.start === calendarWindowStart(unit, reservation.at) &&
+          calendarUndoApplies(unit, reservation.at, now)
         ) {
           entry.value = Math.max(0, entry.value - item.amount);
         }
@@ -125,22 +124,8 @@ export class MemoryCounterStore implements CounterStore {
     });
   }
 
-  async read(counters: CounterRead[], now: number): Promise<number[]> {
-    this.assertOpen();
-    return counters.map((c) => this.valueOf(c.key, c.window, now));
-  }
-
-  async close(): Promise<void> {
-    this.closed = true;
-    this.entries.clear();
-  }
-
-  private assertOpen(): void {
-    if (this.closed) throw new Error('counter store is closed');
-  }
-
   /** The key's value within `window` at `now`; drops state that is over. */
-  private valueOf(key: string, window: Window, now: number): number {
+  private valueAt(key: string, window: Window, now: number): number {
     const entry = this.entries.get(key);
     if (!entry) return 0;
     if (window.kind === 'calendar') {

@@ -65,7 +65,8 @@ export async function openCounterStore(flags: StateFlags): Promise<OpenedStore> 
   if (dsn !== undefined) {
     // Loaded only when used: a proxy on SQLite never carries the Redis client.
     const { RedisCounterStore } = await import('./redis.js');
-    const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, log: flags.log });
+    // The proxy's keys carry the prefix already (storageKey): Redis puts it in the hash tag only.
+    const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, keysHavePrefix: true, log: flags.log });
     return { store, description: `redis ${maskDsn(dsn)}` };
   }
   const path = join(flags.stateDir ?? DEFAULT_STATE_DIR, SQLITE_FILE);

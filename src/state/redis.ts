@@ -8,9 +8,11 @@
 //
 // Keys. One namespace per prefix, wrapped in a single Redis Cluster hash tag so that every key
 // of a reservation (and of the whole namespace) maps to one hash slot:
-//   {intercept:<prefix>}<storage key>@<unit>:<window start ms>   calendar counter (a string)
-//   {intercept:<prefix>}<storage key>@rolling                    rolling counter (a sorted set)
+//   {intercept:<prefix>}<key>@<unit>:<window start ms>   calendar counter (a string)
+//   {intercept:<prefix>}<key>@rolling                    rolling counter (a sorted set)
 // `{`, `}` and `%` in the prefix are %-escaped so the tag always ends where the prefix does.
+// <key> is the storage key within the namespace: the proxy's keys already start with the
+// prefix (keys.ts), so with `keysHavePrefix` it is taken off there and appears only in the tag.
 // The suffix after the last `@` never contains `@`, so two different counters never share a
 // key. A namespace lives in one slot, i.e. on one shard: to spread load across a cluster, use
 // several prefixes. (This client connects to one node; the keys are ready for a cluster.)
@@ -58,10 +60,12 @@
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
-import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
-import type { Limit, Window } from '../policy/model.js';
+import type { CounterRead, Reservation, ReserveItem, ReserveOutcome } from './store.js';
+import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
-import { checkItems, OpenReservations } from './reservations.js';
+import { checkItems } from './reservations.js';
+import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
+import { defineScripts, limitArgs, numArg, parseNum, type ScriptCommands } from './redis-scripts.js';
 
 /** Extra TTL beyond a window's end, covering clock differences between proxies. */
 export const CLOCK_SKEW_MARGIN_MS = 5_000;
@@ -70,162 +74,15 @@ const MAX_RECONNECT_DELAY_MS = 2_000;
 const WARN_EVERY_MS = 30_000;
 
 export interface RedisStoreOptions {
-  /** Namespace for every key (the proxy's --state-prefix). */
+  /** Namespace for every key (the proxy's --state-prefix): it becomes the keys' hash tag. */
   prefix?: string;
+  /** The keys passed in already start with `prefix` (storageKey applied it, as the proxy's keys
+   * do): the store moves it into the hash tag instead of adding it again, and refuses a key
+   * outside the namespace. By default (false) the keys are relative and the store adds it. */
+  keysHavePrefix?: boolean;
   /** Per-command timeout; a call rejects after this long without an answer. */
   commandTimeoutMs?: number;
   log?: Logger;
-}
-
-// ---------------------------------------------------------------- Lua
-
-// Shared helpers. Numbers travel as strings: JavaScript's shortest round-trip form in, 17
-// significant digits out (Lua's own tostring keeps only 14). "inf"/"-inf" for infinities.
-const LUA_COMMON = `
-local function num(s)
-  if s == 'inf' then return math.huge elseif s == '-inf' then return -math.huge end
-  return tonumber(s)
-end
-local function fmt(x)
-  if x == math.huge then return 'inf' elseif x == -math.huge then return '-inf' end
-  return string.format('%.17g', x)
-end
-local function member_amount(m)
-  return num(string.match(m, '^[^|]*'))
-end
-`;
-
-// KEYS[i]: item i's key. ARGV: now, then per item: kind ('c' | 'r'), amount, ttl ms,
-// window ms, extra (calendar: ms until the window ends; rolling: the member to add),
-// number of limits, then per limit: op ('le' | 'lt' | 'no'), value.
-// Returns {'ok'} or {'refused', index (0-based), current, retry-after ms or ''}.
-const RESERVE_LUA = `${LUA_COMMON}
-local now = num(ARGV[1])
-local items = {}
-local p = 2
-for i = 1, #KEYS do
-  local it = { key = KEYS[i], kind = ARGV[p], amount = num(ARGV[p + 1]), ttl = ARGV[p + 2],
-               ms = num(ARGV[p + 3]), extra = ARGV[p + 4], limits = {} }
-  local n = tonumber(ARGV[p + 5])
-  p = p + 6
-  for j = 1, n do
-    it.limits[j] = { ARGV[p], num(ARGV[p + 1]) }
-    p = p + 2
-  end
-  items[i] = it
-end
-
-local function fits(v, limits)
-  for _, l in ipairs(limits) do
-    if l[1] == 'le' then
-      if not (v <= l[2]) then return false end
-    elseif l[1] == 'lt' then
-      if not (v < l[2]) then return false end
-    else
-      return false
-    end
-  end
-  return true
-end
-
--- Each key's stored value, read once (dropping expired rolling entries first).
-local values = {}
-local function value(it)
-  local v = values[it.key]
-  if v ~= nil then return v end
-  if it.kind == 'c' then
-    v = num(redis.call('GET', it.key) or '0')
-  else
-    redis.call('ZREMRANGEBYSCORE', it.key, '-inf', fmt(now - it.ms))
-    v = 0
-    for _, m in ipairs(redis.call('ZRANGE', it.key, 0, -1)) do v = v + member_amount(m) end
-  end
-  values[it.key] = v
-  return v
-end
-
--- Check every item against its stored value plus what earlier items add to the same key.
-local pending = {}
-for i, it in ipairs(items) do
-  local current = value(it)
-  local need = (pending[it.key] or 0) + it.amount
-  if not fits(current + need, it.limits) then
-    local retry = ''
-    if fits(need, it.limits) then
-      if it.kind == 'c' then
-        retry = it.extra
-      else
-        -- Oldest entries leave first: the first expiry after which the call fits.
-        local remaining = current
-        local entries = redis.call('ZRANGE', it.key, 0, -1, 'WITHSCORES')
-        for j = 1, #entries, 2 do
-          remaining = remaining - member_amount(entries[j])
-          if fits(math.max(0, remaining) + need, it.limits) then
-            retry = fmt(math.max(1, num(entries[j + 1]) + it.ms - now))
-            break
-          end
-        end
-      end
-    end
-    return { 'refused', i - 1, fmt(current), retry }
-  end
-  pending[it.key] = need
-end
-
--- Charge every item.
-for _, it in ipairs(items) do
-  if it.kind == 'c' then
-    local v = num(redis.call('GET', it.key) or '0') + it.amount
-    redis.call('SET', it.key, fmt(v), 'PX', it.ttl)
-  elseif it.amount > 0 then
-    redis.call('ZADD', it.key, fmt(now), it.extra)
-    redis.call('PEXPIRE', it.key, it.ttl)
-  end
-end
-return { 'ok' }
-`;
-
-// KEYS[i]: the key to undo. ARGV per key: kind, amount, ttl ms (calendar) and member (rolling).
-// Calendar items reach here only while their window is still current.
-const ROLLBACK_LUA = `${LUA_COMMON}
-local p = 1
-for i = 1, #KEYS do
-  local kind, amount, ttl, m = ARGV[p], num(ARGV[p + 1]), ARGV[p + 2], ARGV[p + 3]
-  p = p + 4
-  if kind == 'c' then
-    local v = redis.call('GET', KEYS[i])
-    if v then redis.call('SET', KEYS[i], fmt(math.max(0, num(v) - amount)), 'PX', ttl) end
-  else
-    redis.call('ZREM', KEYS[i], m)
-  end
-end
-return 1
-`;
-
-// KEYS[i]: a counter's key. ARGV: now, then per key: kind, window ms. Read-only.
-const READ_LUA = `${LUA_COMMON}
-local now = num(ARGV[1])
-local out = {}
-for i = 1, #KEYS do
-  local kind, ms = ARGV[2 * i], num(ARGV[2 * i + 1])
-  if kind == 'c' then
-    out[i] = fmt(num(redis.call('GET', KEYS[i]) or '0'))
-  else
-    local v = 0
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. fmt(now - ms), '+inf')) do
-      v = v + member_amount(m)
-    end
-    out[i] = fmt(v)
-  end
-end
-return out
-`;
-
-type ScriptFn = (numKeys: number, ...args: string[]) => Promise<unknown>;
-interface ScriptCommands {
-  interceptReserve: ScriptFn;
-  interceptRollback: ScriptFn;
-  interceptRead: ScriptFn;
 }
 
 // ---------------------------------------------------------------- helpers
@@ -233,32 +90,6 @@ interface ScriptCommands {
 /** What `Reservation.handle` points at: per item, the rolling member it added. */
 interface Handle {
   members: (string | undefined)[];
-}
-
-/** A number as the scripts read it. */
-function numArg(x: number): string {
-  if (x === Infinity) return 'inf';
-  if (x === -Infinity) return '-inf';
-  return String(x);
-}
-
-/** A number as the scripts write it. */
-function parseNum(s: unknown): number {
-  if (s === 'inf') return Infinity;
-  if (s === '-inf') return -Infinity;
-  const n = Number(s);
-  if (typeof s !== 'string' || s === '' || Number.isNaN(n)) throw new Error(`unexpected reply from redis: ${JSON.stringify(s)}`);
-  return n;
-}
-
-function limitArgs(limits: readonly Limit[]): string[] {
-  const out = [String(limits.length)];
-  for (const l of limits) {
-    // A NaN limit holds for no value, as in the memory store's comparison.
-    if (Number.isNaN(l.value)) out.push('no', '0');
-    else out.push(l.inclusive ? 'le' : 'lt', numArg(l.value));
-  }
-  return out;
 }
 
 function ttlFor(ms: number): string {
@@ -290,18 +121,18 @@ function messageOf(err: unknown): string {
 
 // ---------------------------------------------------------------- the store
 
-export class RedisCounterStore implements CounterStore {
+export class RedisCounterStore extends BaseCounterStore<Handle> {
   private readonly client: Redis;
   private readonly scripts: ScriptCommands;
+  private readonly prefix: string;
+  private readonly keysHavePrefix: boolean;
+  /** `{intercept:<escaped prefix>}`: starts every key of the namespace. */
   private readonly tag: string;
   private readonly log: Logger | undefined;
   private readonly endpoint: string;
   /** Makes rolling members unique across every store and process sharing the server. */
   private readonly instance = randomBytes(9).toString('base64url');
   private nextMember = 1;
-  /** Handles this store issued and not yet settled by commit or rollback. */
-  private readonly open = new OpenReservations<Handle>();
-  private closed = false;
   private lastWarnAt = -Infinity;
   private suppressed = 0;
   private failing = false;
@@ -309,14 +140,15 @@ export class RedisCounterStore implements CounterStore {
   private started = false;
 
   private constructor(client: Redis, endpoint: string, opts: RedisStoreOptions) {
+    // The server may apply a rollback whose reply never arrives: never send one twice.
+    super('before-undo');
     this.client = client;
     this.endpoint = endpoint;
     this.log = opts.log;
-    this.tag = `{intercept:${escapeTag(opts.prefix ?? '')}}`;
-    client.defineCommand('interceptReserve', { lua: RESERVE_LUA });
-    client.defineCommand('interceptRollback', { lua: ROLLBACK_LUA });
-    client.defineCommand('interceptRead', { lua: READ_LUA });
-    this.scripts = client as unknown as ScriptCommands;
+    this.prefix = opts.prefix ?? '';
+    this.keysHavePrefix = opts.keysHavePrefix ?? false;
+    this.tag = `{intercept:${escapeTag(this.prefix)}}`;
+    this.scripts = defineScripts(client);
     // Always listen: an 'error' event without a listener would be reported as unhandled.
     client.on('error', (err: unknown) => this.trouble(`counter store (redis) error: ${messageOf(err)}`));
     client.on('close', () => {
@@ -402,42 +234,7 @@ export class RedisCounterStore implements CounterStore {
         return reply[3] === '' ? { ok: false, index, current } : { ok: false, index, current, retryAfterMs: parseNum(reply[3]) };
       }
     }
-    const handle: Handle = { members };
-    this.open.add(handle);
-    return { ok: true, reservation: { items: [...items], handle, at: now } };
-  }
-
-  async commit(reservation: Reservation, _now: number): Promise<void> {
-    this.assertOpen();
-    // The charge already counts; committing only means it can no longer be rolled back.
-    this.open.settle(reservation.handle);
-  }
-
-  async rollback(reservation: Reservation, now: number): Promise<void> {
-    this.assertOpen();
-    const handle = reservation.handle;
-    if (!this.open.has(handle)) return;
-    this.open.settle(handle);
-    const keys: string[] = [];
-    const args: string[] = [];
-    reservation.items.forEach((item, i) => {
-      const w = item.window;
-      if (w.kind === 'calendar') {
-        // Only while the reservation's window is still the current one: never take quota
-        // away from (or give it back to) a newer window.
-        const start = calendarWindowStart(w.unit, reservation.at);
-        if (calendarWindowStart(w.unit, now) !== start) return;
-        keys.push(this.calendarKey(item.key, w.unit, start));
-        args.push('c', numArg(item.amount), ttlFor(calendarWindowEnd(w.unit, now) - now), '');
-      } else {
-        const member = handle.members[i];
-        if (member === undefined) return;
-        keys.push(this.rollingKey(item.key));
-        args.push('r', '0', '0', member);
-      }
-    });
-    if (keys.length === 0) return;
-    await this.call(() => this.scripts.interceptRollback(keys.length, ...keys, ...args));
+    return this.grant(items, { members }, now);
   }
 
   async read(counters: CounterRead[], now: number): Promise<number[]> {
@@ -463,8 +260,7 @@ export class RedisCounterStore implements CounterStore {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.markClosed()) return;
     if (this.client.status === 'ready') {
       try {
         await this.client.quit();
@@ -475,12 +271,24 @@ export class RedisCounterStore implements CounterStore {
     this.client.disconnect();
   }
 
-  private calendarKey(key: string, unit: string, start: number): string {
-    return `${this.tag}${key}@${unit}:${start}`;
-  }
-
-  private rollingKey(key: string): string {
-    return `${this.tag}${key}@rolling`;
+  protected async undo(reservation: Reservation, handle: Handle, now: number): Promise<void> {
+    const keys: string[] = [];
+    const args: string[] = [];
+    reservation.items.forEach((item, i) => {
+      const w = item.window;
+      if (w.kind === 'calendar') {
+        if (!calendarUndoApplies(w.unit, reservation.at, now)) return;
+        keys.push(this.calendarKey(item.key, w.unit, calendarWindowStart(w.unit, reservation.at)));
+        args.push('c', numArg(item.amount), ttlFor(calendarWindowEnd(w.unit, now) - now), '');
+      } else {
+        const member = handle.members[i];
+        if (member === undefined) return;
+        keys.push(this.rollingKey(item.key));
+        args.push('r', '0', '0', member);
+      }
+    });
+    if (keys.length === 0) return;
+    await this.call(() => this.scripts.interceptRollback(keys.length, ...keys, ...args));
   }
 
   /** The Redis key that holds a counter at `now` (for tests and operators). */
@@ -488,8 +296,23 @@ export class RedisCounterStore implements CounterStore {
     return window.kind === 'calendar' ? this.calendarKey(key, window.unit, calendarWindowStart(window.unit, now)) : this.rollingKey(key);
   }
 
-  private assertOpen(): void {
-    if (this.closed) throw new Error('counter store is closed');
+  // -------------------------------------------------------------- keys and plumbing
+
+  private calendarKey(key: string, unit: CalendarUnit, start: number): string {
+    return `${this.namespaced(key)}@${unit}:${start}`;
+  }
+
+  private rollingKey(key: string): string {
+    return `${this.namespaced(key)}@rolling`;
+  }
+
+  /** The hash tag, then the key within the namespace: the prefix appears once, in the tag. */
+  private namespaced(key: string): string {
+    if (!this.keysHavePrefix) return this.tag + key;
+    if (!key.startsWith(this.prefix)) {
+      throw new RangeError(`counter ${key}: not in this store's namespace ${JSON.stringify(this.prefix)}`);
+    }
+    return this.tag + key.slice(this.prefix.length);
   }
 
   private async call<T>(send: () => Promise<T>): Promise<T> {

@@ -1,5 +1,5 @@
-// What every counter store shares: checking items, the all-or-nothing limit check, how long a
-// refused call must wait, and which reservations may still be rolled back.
+// The reservation arithmetic every counter store shares: checking items, the all-or-nothing
+// limit check and how long a refused call must wait (the Redis scripts mirror it in Lua).
 import type { Limit } from '../policy/model.js';
 import { calendarWindowEnd } from './windows.js';
 import type { ReserveItem, ReserveOutcome } from './store.js';
@@ -65,21 +65,3 @@ export function retryAfterMs(
   return undefined;
 }
 
-/** The reservations a store issued that commit or rollback have not settled yet: a rollback
- * after a commit, or a second rollback, must do nothing. */
-export class OpenReservations<H extends object> {
-  private readonly open = new WeakSet<H>();
-
-  add(handle: H): void {
-    this.open.add(handle);
-  }
-
-  /** Whether the handle is still open (not settled, and issued by this store). */
-  has(handle: unknown): handle is H {
-    return typeof handle === 'object' && handle !== null && this.open.has(handle as H);
-  }
-
-  settle(handle: unknown): void {
-    if (typeof handle === 'object' && handle !== null) this.open.delete(handle as H);
-  }
-}

@@ -35,10 +35,11 @@
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import type { CounterRead, CounterStore, Reservation, ReserveItem, ReserveOutcome } from './store.js';
+import type { CounterRead, Reservation, ReserveItem, ReserveOutcome } from './store.js';
 import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
-import { checkItems, findRefusal, OpenReservations, retryAfterMs } from './reservations.js';
+import { checkItems, findRefusal, retryAfterMs } from './reservations.js';
+import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
 
 const SCHEMA_VERSION = 1;
 /** Marks the file as an Intercept counter store ("ICPT"), so a foreign database is refused. */
@@ -137,11 +138,8 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS rolling_entries_expiry ON rolling_entries (expires_at);
 `;
 
-export class SqliteCounterStore implements CounterStore {
-  /** Handles this store issued and not yet settled by commit or rollback. */
-  private readonly open = new OpenReservations<Handle>();
+export class SqliteCounterStore extends BaseCounterStore<Handle> {
   private reservesSinceSweep = 0;
-  private closed = false;
 
   private readonly sql: {
     calendarValue: Statement;
@@ -193,6 +191,8 @@ export class SqliteCounterStore implements CounterStore {
     readonly path: string,
     busyTimeoutMs: number,
   ) {
+    // Undo is one synchronous transaction: a rollback that failed (e.g. busy) may be tried again.
+    super('after-undo');
     db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
@@ -228,9 +228,9 @@ export class SqliteCounterStore implements CounterStore {
     };
 
     this.reserveTx = db.transaction((items: ReserveItem[], now: number) => this.reserveNow(items, now));
-    this.rollbackTx = db.transaction((handle: Handle, now: number) => this.undo(handle, now));
+    this.rollbackTx = db.transaction((handle: Handle, now: number) => this.undoNow(handle, now));
     this.readTx = db.transaction((counters: CounterRead[], now: number) =>
-      counters.map((c) => this.valueOf(c.key, c.window, now)),
+      counters.map((c) => this.valueAt(c.key, c.window, now)),
     );
     this.sweepTx = db.transaction((now: number) => {
       return this.sql.sweepCalendar.run(now).changes + this.sql.sweepRolling.run(now).changes;
@@ -245,21 +245,6 @@ export class SqliteCounterStore implements CounterStore {
     return outcome;
   }
 
-  async commit(reservation: Reservation, _now: number): Promise<void> {
-    this.assertOpen();
-    // The charge already counts; committing only means it can no longer be rolled back.
-    this.open.settle(reservation.handle);
-  }
-
-  async rollback(reservation: Reservation, now: number): Promise<void> {
-    this.assertOpen();
-    const handle = reservation.handle;
-    if (!this.open.has(handle)) return;
-    this.guard(() => this.rollbackTx.immediate(handle, now));
-    // Settled only once undone, so a rollback that failed (e.g. busy) may be tried again.
-    this.open.settle(handle);
-  }
-
   async read(counters: CounterRead[], now: number): Promise<number[]> {
     this.assertOpen();
     if (counters.length === 0) return [];
@@ -268,9 +253,12 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
+    if (!this.markClosed()) return;
     this.guard(() => this.db.close());
+  }
+
+  protected undo(_reservation: Reservation, handle: Handle, now: number): void {
+    this.guard(() => this.rollbackTx.immediate(handle, now));
   }
 
   /** Deletes up to one batch of expired rows per table; returns how many were deleted. */
@@ -314,7 +302,7 @@ export class SqliteCounterStore implements CounterStore {
   private reserveNow(items: ReserveItem[], now: number): ReserveOutcome {
     const refusal = findRefusal(
       items,
-      (item) => this.valueOf(item.key, item.window, now),
+      (item) => this.valueAt(item.key, item.window, now),
       (item, current, need) =>
         retryAfterMs(item, current, need, now, () =>
           item.window.kind === 'rolling'
@@ -325,13 +313,10 @@ export class SqliteCounterStore implements CounterStore {
     if (refusal) return refusal;
 
     // Charge.
-    const charges = items.map((item) => this.charge(item, now));
-    const handle: Handle = { charges };
-    this.open.add(handle);
-    return { ok: true, reservation: { items: [...items], handle, at: now } };
+    return this.grant(items, { charges: items.map((item) => this.charge(item, now)) }, now);
   }
 
-  private valueOf(key: string, window: Window, now: number): number {
+  private valueAt(key: string, window: Window, now: number): number {
     if (window.kind === 'calendar') {
       const value = this.sql.calendarValue.get(key, window.unit, calendarWindowStart(window.unit, now));
       return typeof value === 'number' ? value : 0;
@@ -351,13 +336,11 @@ export class SqliteCounterStore implements CounterStore {
     return { kind: 'rolling', id: Number(lastInsertRowid) };
   }
 
-  private undo(handle: Handle, now: number): void {
+  private undoNow(handle: Handle, now: number): void {
     for (const charge of handle.charges) {
       if (charge === undefined) continue;
       if (charge.kind === 'calendar') {
-        // Only while the charged window is still the current one: never take quota away
-        // from (or give it back to) a newer window.
-        if (calendarWindowStart(charge.unit, now) !== charge.windowStart) continue;
+        if (!calendarUndoApplies(charge.unit, charge.windowStart, now)) continue;
         this.sql.calendarUndo.run(charge.amount, charge.key, charge.unit, charge.windowStart);
       } else {
         this.sql.rollingDelete.run(charge.id);
@@ -366,10 +349,6 @@ export class SqliteCounterStore implements CounterStore {
   }
 
   // -------------------------------------------------------------- plumbing
-
-  private assertOpen(): void {
-    if (this.closed) throw new Error('counter store is closed');
-  }
 
   /** Runs a database operation, naming the file in any error it raises. */
   private guard<T>(op: () => T): T {

@@ -1,6 +1,6 @@
-// The counter store contract. Every backend (memory now; SQLite and Redis later) implements
-// it, and one contract test suite runs against each. Calls are async so that persistent and
-// shared backends fit without changing callers; `now` is passed in so tests control time.
+// The counter store contract. Every backend (memory, SQLite, Redis) implements it, and one
+// contract test suite runs against each. Calls are async so that persistent and shared
+// backends fit without changing callers; `now` is passed in so tests control time.
 import type { Limit, Window } from '../policy/model.js';
 
 /** One counter to charge in a reservation. `key` is the full storage key (scope and session

@@ -5,9 +5,6 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 
-/** JSON-RPC error code for transport-level refusals (the one the SDKs use). */
-export const TRANSPORT_ERROR = -32000;
-
 /** Writes an HTTP error with a JSON-RPC error body (id null: it answers the HTTP request, not a
  * JSON-RPC message). */
 export function sendHttpError(

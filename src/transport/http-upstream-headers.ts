@@ -2,9 +2,8 @@
 // body: MCP-Protocol-Version (the `_meta` claim), Mcp-Method, and Mcp-Name for the methods
 // that name their target. Legacy messages (no `_meta` claim) get none: their version header
 // comes from the session, set after initialize.
+import { encodeHeaderValue, metaOf, PROTOCOL_VERSION_META } from '../jsonrpc/eras.js';
 import { classify, isObject } from '../jsonrpc/message.js';
-
-const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
 
 /** Which params member Mcp-Name mirrors, per method. */
 const NAME_SOURCE: Readonly<Record<string, string>> = {
@@ -16,28 +15,13 @@ const NAME_SOURCE: Readonly<Record<string, string>> = {
   'tasks/cancel': 'taskId',
 };
 
-const SENTINEL_PREFIX = '=?base64?';
-const SENTINEL_SUFFIX = '?=';
-
-/** A header value as the spec encodes it: plain when it is printable ASCII without edge
- * spaces, else `=?base64?<base64 of UTF-8>?=` (also for literals that look like the sentinel). */
-export function encodeHeaderValue(value: string): string {
-  const plain =
-    value.length > 0 &&
-    value === value.trim() &&
-    /^[\t\x20-\x7e]*$/.test(value) &&
-    !(value.startsWith(SENTINEL_PREFIX) && value.endsWith(SENTINEL_SUFFIX));
-  return plain ? value : `${SENTINEL_PREFIX}${Buffer.from(value, 'utf8').toString('base64')}${SENTINEL_SUFFIX}`;
-}
-
 /** Lower-case header names and their values for one outgoing message; empty for anything but
  * a 2026-07-28 request. */
 export function modernHeaders(message: unknown): Record<string, string> {
   const c = classify(message);
   if (c.kind !== 'request' || !isObject(c.msg.params)) return {};
   const params = c.msg.params;
-  const meta = isObject(params._meta) ? params._meta : undefined;
-  const version = meta?.[PROTOCOL_VERSION_KEY];
+  const version = metaOf(params)?.[PROTOCOL_VERSION_META];
   if (typeof version !== 'string') return {};
   const headers: Record<string, string> = {
     'mcp-protocol-version': version,

@@ -5,19 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import {
-  calledTool,
-  errorCode,
-  isDenial,
-  isRecord,
-  readTeeLines,
-  startTeeProxy,
-  tempDir,
-  writePolicy,
-  type Json,
-  type RawProxy,
-  type TeeSession,
-} from './raw-driver.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { calledTool, errorCode, isDenial, isRecord, type Json } from '../support/messages.js';
+import { readLogLines } from '../support/servers.js';
+import { startTeeProxy, type RawProxy, type TeeSession } from '../support/raw-proxy.js';
 
 const DENIED = 'get-tiny-image';
 const HIDDEN = 'get-env';
@@ -58,7 +49,7 @@ tools:
         on_deny: "Needs a constructor argument"
 `;
 
-let tmp: Awaited<ReturnType<typeof tempDir>>;
+let tmp: TempDir;
 let session: TeeSession;
 let proxy: RawProxy;
 
@@ -68,11 +59,11 @@ let lastForwardedRaw: string[] = [];
 /** Runs `act`, then a ping barrier; returns what reached the upstream meanwhile, parsed (the
  * barrier's own ping left out). */
 async function forwardedDuring(act: () => Promise<void> | void): Promise<unknown[]> {
-  const mark = (await readTeeLines(session.logFile)).length;
+  const mark = (await readLogLines(session.logFile)).length;
   await act();
   const barrierId = await proxy.barrier();
   const barrier = JSON.stringify({ jsonrpc: '2.0', id: barrierId, method: 'ping' });
-  lastForwardedRaw = (await readTeeLines(session.logFile)).slice(mark).filter((l) => l !== barrier);
+  lastForwardedRaw = (await readLogLines(session.logFile)).slice(mark).filter((l) => l !== barrier);
   // A line that is not JSON stays a string, so an assertion shows it as it was.
   return lastForwardedRaw.map((l) => {
     try {
@@ -122,9 +113,9 @@ const call = (id: unknown, name: unknown, args: unknown = {}) =>
 
 describe('a denied call never reaches the upstream', { timeout: 120_000 }, () => {
   before(async () => {
-    tmp = await tempDir();
-    const policy = await writePolicy(tmp.dir, POLICY);
-    session = startTeeProxy(policy, join(tmp.dir, 'upstream.log'), ['--max-message-size', '1KiB', '--log-level', 'debug']);
+    tmp = await makeTempDir();
+    const policy = await writePolicy(tmp.path, POLICY);
+    session = startTeeProxy(policy, join(tmp.path, 'upstream.log'), ['--max-message-size', '1KiB', '--log-level', 'debug']);
     proxy = session.proxy;
     await proxy.initialize();
     await proxy.barrier();
@@ -315,7 +306,7 @@ describe('a denied call never reaches the upstream', { timeout: 120_000 }, () =>
       assertForwardedAsEvaluated(forwarded, line, answer);
       assert.equal(calledTool(forwarded[0]), 'echo');
       // The raw line the server read holds one name, the one that was evaluated.
-      const raw = (await readTeeLines(session.logFile)).filter((l) => l.includes('"dup"'));
+      const raw = (await readLogLines(session.logFile)).filter((l) => l.includes('"dup"'));
       assert.equal(raw.length, 1);
       assert.equal(raw[0]!.match(/"name"/g)?.length, 1, raw[0]);
       assert.ok(!raw[0]!.includes(DENIED), raw[0]);

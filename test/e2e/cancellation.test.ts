@@ -11,24 +11,22 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { waitUntil } from '../support/wait.js';
+import { assertNotDenied, isRecord, MODERN, textOf, type Json } from '../support/messages.js';
 import {
-  MODERN,
-  assertNotDenied,
-  connectV1,
-  connectV2,
-  makeTempDir,
-  proxyParams,
+  everythingCommand,
   servers,
-  textOf,
-  writePolicy,
+  startEverything,
+  startRecorder,
+  teeCommand,
+  type HttpServer,
+  type Recorder,
   type ServerCommand,
-  type Session,
-  type TempDir,
-  type WireMessage,
-} from './helpers.js';
-import { startEverything, startRecorder, upstreamParams, type HttpServer, type Recorder } from './http-helpers.js';
-import { connectStreamableV1, connectStreamableV2, startListener, waitFor, type Listener } from './listener-helpers.js';
-import { everythingCommand, isRecord, startTeeProxy, teeCommand, type Json, type TeeSession } from './raw-driver.js';
+} from '../support/servers.js';
+import { connectV1, connectV2, proxyParams, upstreamParams, type Session, type WireMessage } from '../support/sdk-clients.js';
+import { startTeeProxy, type TeeSession } from '../support/raw-proxy.js';
+import { connectStreamableV1, connectStreamableV2, startListener, type Listener } from '../support/listener.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 const TIMEOUT = { timeout: 90_000 };
@@ -130,11 +128,11 @@ async function cancelMidCall(opts: {
   const controller = new AbortController();
   const pending = opts.call(controller.signal);
   pending.catch(() => {}); // judged below
-  await waitFor(() => opts.upstreamMessages().filter((m) => isCallOf(m, opts.tool)).length > before, 20_000, `the ${opts.tool} call to reach the server`);
+  await waitUntil(() => opts.upstreamMessages().filter((m) => isCallOf(m, opts.tool)).length > before, 20_000, `the ${opts.tool} call to reach the server`);
   const forwarded = opts.upstreamMessages().filter((m) => isCallOf(m, opts.tool))[before]!;
   controller.abort(new Error('the user gave up'));
   await assert.rejects(pending, 'the aborted call rejects on the client');
-  await waitFor(() => cancelledIds(opts.upstreamMessages()).includes(forwarded.id), 20_000, `notifications/cancelled for ${JSON.stringify(forwarded.id)} upstream`);
+  await waitUntil(() => cancelledIds(opts.upstreamMessages()).includes(forwarded.id), 20_000, `notifications/cancelled for ${JSON.stringify(forwarded.id)} upstream`);
   return forwarded.id;
 }
 
@@ -195,7 +193,7 @@ describe('2025: the v1 client over stdio, the proxy in front of a Streamable HTT
     });
     assert.equal(upstreamId, session.wire.lastCall(LONG)!.id);
     const posted = recorder.exchanges.find((e) => e.method === 'POST' && e.body.includes('notifications/cancelled'))!;
-    await waitFor(() => posted.status !== undefined, 10_000, 'the server to answer the notification');
+    await waitUntil(() => posted.status !== undefined, 10_000, 'the server to answer the notification');
     assert.equal(posted.status, 202, 'the server accepted the notification');
     assert.ok(posted.headers['mcp-session-id'], 'within the session the call belongs to');
     await echoWorks(session.client, 'after the cancellation');
@@ -300,7 +298,7 @@ describe(`${MODERN}: the v2 client over Streamable HTTP, the listener in front o
     // The 2026 client cancels by closing the stream alone; it sends no notification.
     assert.deepEqual(clientCancelled(session.wire.sent), []);
     // The listener logs it before telling the upstream; its stderr may reach us a little later.
-    await waitFor(() => /the client closed a response stream; cancelling the request/.test(listener.stderr()), 10_000, 'the listener to log the closed stream');
+    await waitUntil(() => /the client closed a response stream; cancelling the request/.test(listener.stderr()), 10_000, 'the listener to log the closed stream');
     await echoWorks(session.client, 'after the cancellation');
   });
 });

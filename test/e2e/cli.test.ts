@@ -4,7 +4,9 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { root, runIntercept, tempDir, writePolicy } from './raw-driver.js';
+import { ROOT } from '../support/paths.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { runIntercept } from '../support/raw-proxy.js';
 
 const GOOD = `version: "1"
 hide: [get-env]
@@ -47,14 +49,14 @@ const BAD_ISSUES = [
   { line: 11, col: 9, path: 'tools.echo.rules[1]', message: /evaluate rules must have at least one condition/ },
 ];
 
-let tmp: Awaited<ReturnType<typeof tempDir>>;
+let tmp: TempDir;
 let good: string;
 let bad: string;
 
 before(async () => {
-  tmp = await tempDir();
-  good = await writePolicy(tmp.dir, GOOD, 'good.yaml');
-  bad = await writePolicy(tmp.dir, BAD, 'bad.yaml');
+  tmp = await makeTempDir();
+  good = await writePolicy(tmp.path, GOOD, 'good.yaml');
+  bad = await writePolicy(tmp.path, BAD, 'bad.yaml');
 });
 after(async () => {
   await tmp?.cleanup();
@@ -67,10 +69,10 @@ describe('intercept validate', { timeout: 60_000 }, () => {
     assert.equal(run.stdout, 'Policy file is valid: 2 tool(s), 3 rule(s), 1 hidden, default allow.\n');
   });
 
-  const fixtures = readdirSync(join(root, 'test', 'fixtures', 'policies')).filter((f) => f.endsWith('.yaml'));
+  const fixtures = readdirSync(join(ROOT, 'test', 'fixtures', 'policies')).filter((f) => f.endsWith('.yaml'));
   for (const name of fixtures) {
     it(`accepts the fixture ${name}`, async () => {
-      const run = await runIntercept(['validate', '-c', join(root, 'test', 'fixtures', 'policies', name)]);
+      const run = await runIntercept(['validate', '-c', join(ROOT, 'test', 'fixtures', 'policies', name)]);
       assert.equal(run.code, 0, run.stdout + run.stderr);
       assert.match(run.stdout, /^Policy file is valid: /);
     });
@@ -110,7 +112,7 @@ describe('intercept validate', { timeout: 60_000 }, () => {
   });
 
   it('exits 1 for a file that cannot be read, naming it', async () => {
-    const missing = join(tmp.dir, 'missing.yaml');
+    const missing = join(tmp.path, 'missing.yaml');
     const run = await runIntercept(['validate', '-c', missing]);
     assert.equal(run.code, 1);
     assert.match(run.stdout, new RegExp(`^${escape(missing)}:1:1: cannot read policy file`));

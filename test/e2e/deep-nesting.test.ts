@@ -7,21 +7,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { makeTempDir, writePolicy, type TempDir } from './helpers.js';
-import { request, initializeBody, modernBody, modernHeaders, startListener, type Listener } from './listener-helpers.js';
-import {
-  DEPTHS,
-  deepText,
-  dispatched,
-  errorOf,
-  lenientServer,
-  openSse,
-  postRaw,
-  resultText,
-  startLenientHttp,
-  type Json,
-} from './lenient-helpers.js';
-import { isRecord, startProxy, type RawProxy } from './raw-driver.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { deepText, DEPTHS, errorOf, initializeBody, isRecord, modernBody, modernHeaders, resultText, type Json } from '../support/messages.js';
+import { startProxy, type RawProxy } from '../support/raw-proxy.js';
+import { openSse, postRaw, request, startListener, type Listener } from '../support/listener.js';
+import { dispatched, lenientServer, startLenientHttp } from '../support/lenient.js';
 
 const TIMEOUT = { timeout: 120_000 };
 

@@ -7,14 +7,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { runDemo } from '../../src/demo/agent.js';
-
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const bin = join(root, 'bin', 'intercept.js');
-const demoServer = join(root, 'dist', 'demo', 'server.js');
+import { DEMO_SERVER, INTERCEPT_BIN, ROOT } from '../support/paths.js';
 
 interface Run {
   code: number | null;
@@ -26,7 +22,7 @@ function intercept(args: string[]): Promise<Run> {
   return new Promise((resolve, reject) => {
     const env = { ...process.env };
     delete env.NO_COLOR;
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [INTERCEPT_BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -170,7 +166,7 @@ describe('intercept demo', { timeout: 60_000 }, () => {
 describe('the demo server', { timeout: 30_000 }, () => {
   const connect = async (): Promise<Client> => {
     const client = new Client({ name: 'demo-server-test', version: '1.0.0' });
-    await client.connect(new StdioClientTransport({ command: process.execPath, args: [demoServer], stderr: 'pipe' }));
+    await client.connect(new StdioClientTransport({ command: process.execPath, args: [DEMO_SERVER], stderr: 'pipe' }));
     return client;
   };
   const textOf = (result: unknown): string => {

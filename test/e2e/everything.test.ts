@@ -12,19 +12,11 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
-import {
-  assertDenied,
-  assertNotDenied,
-  connectV1,
-  connectV2,
-  deferred,
-  directParams,
-  fixturePolicy,
-  proxyParams,
-  servers,
-  textOf,
-  type Session,
-} from './helpers.js';
+import { fixturePolicy } from '../support/paths.js';
+import { deferred } from '../support/wait.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, connectV2, directParams, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const TIMEOUT = { timeout: 60_000 };
 

@@ -6,19 +6,11 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  assertDenied,
-  assertNotDenied,
-  connectV1,
-  directParams,
-  fixturePolicy,
-  makeTempDir,
-  proxyParams,
-  servers,
-  textOf,
-  type Session,
-  type TempDir,
-} from './helpers.js';
+import { fixturePolicy } from '../support/paths.js';
+import { makeTempDir, type TempDir } from '../support/temp.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, directParams, proxyParams, type Session } from '../support/sdk-clients.js';
 
 describe('server-filesystem behind a read-mostly policy', { timeout: 60_000 }, () => {
   let dir: TempDir;

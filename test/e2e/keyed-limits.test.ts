@@ -3,24 +3,12 @@
 // cap, and `key: args` stops an exact repeat without stopping a different call.
 // Needs the build (dist/), which `npm test` makes first.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  assertDenied,
-  assertNotDenied,
-  connectV1,
-  makeTempDir,
-  proxyParams,
-  ROOT,
-  textOf,
-  writePolicy,
-  type ServerCommand,
-  type Session,
-  type TempDir,
-} from './helpers.js';
-
-const demoServer: ServerCommand = { command: process.execPath, args: [join(ROOT, 'dist', 'demo', 'server.js')] };
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const PER_CONVERSATION = `
 tools:
@@ -63,7 +51,7 @@ describe('keyed limits through the proxy', { timeout: 60_000 }, () => {
     let session: Session<Client>;
     before(async () => {
       const policy = await writePolicy(dir.path, PER_CONVERSATION, 'per-conversation.yaml');
-      session = await connectV1(proxyParams(policy, demoServer));
+      session = await connectV1(proxyParams(policy, servers.demo()));
       await createConversations(session.client);
     });
     after(async () => {
@@ -112,7 +100,7 @@ describe('keyed limits through the proxy', { timeout: 60_000 }, () => {
     let session: Session<Client>;
     before(async () => {
       const policy = await writePolicy(dir.path, NO_REPEATS, 'no-repeats.yaml');
-      session = await connectV1(proxyParams(policy, demoServer));
+      session = await connectV1(proxyParams(policy, servers.demo()));
       await createConversations(session.client);
     });
     after(async () => {

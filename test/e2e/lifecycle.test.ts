@@ -6,7 +6,10 @@ import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { everythingServer, isRecord, root, runIntercept, startProxy, tempDir, writePolicy, type RawProxy } from './raw-driver.js';
+import { EVERYTHING_SERVER, ROOT } from '../support/paths.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { isRecord } from '../support/messages.js';
+import { runIntercept, startProxy, type RawProxy } from '../support/raw-proxy.js';
 
 const POLICY = `version: "1"
 default: allow
@@ -17,13 +20,13 @@ tools:
         action: deny
 `;
 
-let tmp: Awaited<ReturnType<typeof tempDir>>;
+let tmp: TempDir;
 let policy: string;
 const node = process.execPath;
 
 before(async () => {
-  tmp = await tempDir();
-  policy = await writePolicy(tmp.dir, POLICY);
+  tmp = await makeTempDir();
+  policy = await writePolicy(tmp.path, POLICY);
 });
 after(async () => {
   await tmp?.cleanup();
@@ -68,7 +71,7 @@ describe('exit status', { timeout: 60_000 }, () => {
   });
 
   it('exits 126 when the command is not executable', async () => {
-    const script = join(tmp.dir, 'not-executable.sh');
+    const script = join(tmp.path, 'not-executable.sh');
     await writeFile(script, '#!/bin/sh\nexit 0\n', { mode: 0o644 });
     const run = await runIntercept(['-c', policy, '--', script]);
     assert.equal(run.code, 126, run.stderr);
@@ -76,7 +79,7 @@ describe('exit status', { timeout: 60_000 }, () => {
   });
 
   it('passes the arguments after -- to the server untouched, even ones that look like our flags', async () => {
-    const script = join(tmp.dir, 'args.mjs');
+    const script = join(tmp.path, 'args.mjs');
     await writeFile(script, 'process.exit(process.argv.slice(2).join(" ") === "-c validate --help -- --upstream x" ? 5 : 6);\n');
     const run = await runIntercept(['-c', policy, '--', node, script, '-c', 'validate', '--help', '--', '--upstream', 'x']);
     assert.equal(run.code, 5, run.stderr);
@@ -85,7 +88,7 @@ describe('exit status', { timeout: 60_000 }, () => {
 
 describe('stdin, signals and shutdown', { timeout: 60_000 }, () => {
   it('closing its stdin closes the server (which exits by itself) and the proxy exits with its status', async () => {
-    const pidFile = join(tmp.dir, 'eof.pid');
+    const pidFile = join(tmp.path, 'eof.pid');
     const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
       process.stdin.resume();
       process.stdin.on('end', () => process.exit(4));`;
@@ -98,7 +101,7 @@ describe('stdin, signals and shutdown', { timeout: 60_000 }, () => {
   });
 
   it('a server that ignores stdin EOF is sent SIGTERM after the grace period', async () => {
-    const pidFile = join(tmp.dir, 'stubborn.pid');
+    const pidFile = join(tmp.path, 'stubborn.pid');
     const script = `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));
       process.stdin.resume();
       process.on('SIGTERM', () => { console.error('server: SIGTERM'); process.exit(9); });
@@ -113,7 +116,7 @@ describe('stdin, signals and shutdown', { timeout: 60_000 }, () => {
   });
 
   it('closing stdin in front of a real MCP server ends both cleanly', async () => {
-    const proxy = proxyFor([node, everythingServer, 'stdio']);
+    const proxy = proxyFor([node, EVERYTHING_SERVER, 'stdio']);
     await proxy.initialize();
     const exit = await proxy.close();
     assert.equal(exit.code, 0, proxy.stderr);
@@ -149,7 +152,7 @@ describe('stdin, signals and shutdown', { timeout: 60_000 }, () => {
 describe('stdout is the protocol, stderr the log', { timeout: 60_000 }, () => {
   it('writes only JSON-RPC lines to stdout, even when the server prints a banner there; logs go to stderr', async () => {
     // The everything server, preceded by a line of plain text on its stdout.
-    const script = `console.log('Welcome to the server!'); await import(${JSON.stringify(pathToFileURL(everythingServer).href)});`;
+    const script = `console.log('Welcome to the server!'); await import(${JSON.stringify(pathToFileURL(EVERYTHING_SERVER).href)});`;
     const proxy = proxyFor([node, '--input-type=module', '-e', script], ['--log-level', 'debug']);
     await proxy.initialize();
     const allowed = await proxy.callTool('echo', { message: 'hi' });
@@ -189,8 +192,8 @@ tools:
 `;
 
   it('exits 1 without starting the server, with every error as file:line:col on stderr', async () => {
-    const file = await writePolicy(tmp.dir, BAD, 'bad.yaml');
-    const marker = join(tmp.dir, 'server-started');
+    const file = await writePolicy(tmp.path, BAD, 'bad.yaml');
+    const marker = join(tmp.path, 'server-started');
     const run = await runIntercept(['-c', file, '--', node, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, '')`]);
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stdout, '');
@@ -208,13 +211,13 @@ tools:
   });
 
   it('exits 1 when the policy file cannot be read', async () => {
-    const run = await runIntercept(['-c', join(tmp.dir, 'missing.yaml'), '--', node, '-e', '']);
+    const run = await runIntercept(['-c', join(tmp.path, 'missing.yaml'), '--', node, '-e', '']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, /missing\.yaml/);
   });
 
   it('exits 1 on YAML that does not parse, pointing at the line', async () => {
-    const file = await writePolicy(tmp.dir, 'tools:\n  echo:\n    rules: [\n', 'broken.yaml');
+    const file = await writePolicy(tmp.path, 'tools:\n  echo:\n    rules: [\n', 'broken.yaml');
     const run = await runIntercept(['-c', file, '--', node, '-e', '']);
     assert.equal(run.code, 1);
     assert.match(run.stderr, new RegExp(`${escape(file)}:\\d+:\\d+: `));
@@ -234,7 +237,7 @@ describe('usage errors exit 2', { timeout: 60_000 }, () => {
     ['a bad --log-level', () => ['-c', policy, '--log-level', 'loud', '--', node, '-e', ''], /log-level.*loud/],
     ['a bad --transport', () => ['-c', policy, '--transport', 'carrier-pigeon', '--', node, '-e', ''], /transport.*carrier-pigeon/],
     ['a bad --max-message-size', () => ['-c', policy, '--max-message-size', 'lots', '--', node, '-e', ''], /--max-message-size/],
-    ['--state-dir with --state-dsn', () => ['-c', policy, '--state-dir', tmp.dir, '--state-dsn', 'redis://127.0.0.1:1', '--', node, '-e', ''], /cannot be used together/],
+    ['--state-dir with --state-dsn', () => ['-c', policy, '--state-dir', tmp.path, '--state-dsn', 'redis://127.0.0.1:1', '--', node, '-e', ''], /cannot be used together/],
     ['a --state-dsn of an unknown kind', () => ['-c', policy, '--state-dsn', 'postgres://127.0.0.1/x', '--', node, '-e', ''], /--state-dsn must be redis:/],
     ['an unknown flag', () => ['-c', policy, '--no-such-flag', '--', node, '-e', ''], /unknown option/],
   ];
@@ -269,7 +272,7 @@ describe('help', { timeout: 60_000 }, () => {
   it('intercept --version prints the version', async () => {
     const run = await runIntercept(['--version']);
     assert.equal(run.code, 0);
-    const pkg = JSON.parse(await readFile(join(root, 'package.json'), 'utf8')) as { version: string };
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string };
     assert.equal(run.stdout.trim(), pkg.version);
   });
 });

@@ -4,8 +4,11 @@
 // identified by a header keep their session quota across reconnects.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertDenied, assertNotDenied, makeTempDir, servers, writePolicy, type TempDir } from './helpers.js';
-import { connectSseV1, connectStreamableV1, initializeBody, request, startListener, waitFor, type Listener } from './listener-helpers.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { waitUntil } from '../support/wait.js';
+import { assertDenied, assertNotDenied, initializeBody } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectSseV1, connectStreamableV1, request, startListener, type Listener } from '../support/listener.js';
 
 const TIMEOUT = { timeout: 90_000 };
 
@@ -213,8 +216,8 @@ describe('--session-idle-timeout', TIMEOUT, () => {
     const listener = await startListener(policy, servers.everything(), { flags: ['--session-idle-timeout', '1'] });
     try {
       const id = await initialize(listener.url);
-      await waitFor(() => listener.children().length === 1, 10_000, 'a server process');
-      await waitFor(() => listener.children().length === 0, 15_000, 'the idle session’s server to exit');
+      await waitUntil(() => listener.children().length === 1, 10_000, 'a server process');
+      await waitUntil(() => listener.children().length === 0, 15_000, 'the idle session’s server to exit');
       const res = await request(listener.url, { body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }), headers: { 'Mcp-Session-Id': id } });
       assert.equal(res.status, 404);
     } finally {

@@ -5,24 +5,16 @@
 // are served statelessly.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { spawn } from 'node:child_process';
 import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
-import { assertDenied, assertNotDenied, makeTempDir, servers, textOf, writePolicy, type Session, type TempDir } from './helpers.js';
-import {
-  MODERN,
-  connectSseV1,
-  connectStreamableV1,
-  connectStreamableV2,
-  modernBody,
-  modernHeaders,
-  request,
-  startListener,
-  waitFor,
-  type Listener,
-} from './listener-helpers.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { freePort, waitUntil } from '../support/wait.js';
+import { assertDenied, assertNotDenied, MODERN, modernBody, modernHeaders, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import type { Session } from '../support/sdk-clients.js';
+import { connectSseV1, connectStreamableV1, connectStreamableV2, request, startListener, type Listener } from '../support/listener.js';
 
 const TIMEOUT = { timeout: 90_000 };
 
@@ -123,7 +115,7 @@ describe('sessions over Streamable HTTP', TIMEOUT, () => {
     const a = await connectStreamableV1(listener);
     const b = await connectStreamableV1(listener);
     try {
-      await waitFor(() => listener.children().length === 2, 10_000, 'two server processes');
+      await waitUntil(() => listener.children().length === 2, 10_000, 'two server processes');
       assert.notEqual(a.transport.sessionId, b.transport.sessionId);
       const echo = (s: typeof a) => s.client.callTool({ name: 'echo', arguments: { message: 'count me' } });
       // max 2 per session: a uses its two calls, then b still has both of its own.
@@ -136,7 +128,7 @@ describe('sessions over Streamable HTTP', TIMEOUT, () => {
 
       const before = listener.children();
       await a.transport.terminateSession();
-      await waitFor(() => listener.children().length === 1, 15_000, 'the first session’s server to exit');
+      await waitUntil(() => listener.children().length === 1, 15_000, 'the first session’s server to exit');
       const left = listener.children();
       assert.ok(before.includes(left[0]!));
       // b is untouched.
@@ -150,7 +142,7 @@ describe('sessions over Streamable HTTP', TIMEOUT, () => {
   it('ends every session and exits 0 on SIGTERM', async () => {
     const own = await startListener(policy, servers.everything());
     const s = await connectStreamableV1(own);
-    await waitFor(() => own.children().length === 1, 10_000, 'a server process');
+    await waitUntil(() => own.children().length === 1, 10_000, 'a server process');
     const child = own.children()[0]!;
     assert.equal(await own.stop(), 0);
     assert.throws(() => process.kill(child, 0), 'the server process is gone');
@@ -308,15 +300,6 @@ tools:
     }
   });
 });
-
-/** A free TCP port on loopback. */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
 
 describe('Streamable HTTP client -> remote upstream (server-everything streamableHttp)', TIMEOUT, () => {
   let listener: Listener;

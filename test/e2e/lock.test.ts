@@ -11,20 +11,12 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import {
-  assertDenied,
-  assertNotDenied,
-  connectV1,
-  INTERCEPT_BIN,
-  makeTempDir,
-  proxyParams,
-  ROOT,
-  textOf,
-  writePolicy,
-  type ServerCommand,
-  type Session,
-  type TempDir,
-} from './helpers.js';
+import { INTERCEPT_BIN, ROOT } from '../support/paths.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { DEFAULT_TIMEOUT_MS, waitUntil } from '../support/wait.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import type { ServerCommand } from '../support/servers.js';
+import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const run = promisify(execFile);
 const TIMEOUT = { timeout: 90_000 };
@@ -46,15 +38,6 @@ async function intercept(args: string[], env: Record<string, string> = {}): Prom
 
 async function toolNames(client: Client): Promise<string[]> {
   return (await client.listTools()).tools.map((t) => t.name).sort();
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  assert.fail(`timed out waiting for ${what}`);
 }
 
 describe('tool pinning against a server whose tools change while it runs', TIMEOUT, () => {
@@ -98,7 +81,7 @@ describe('tool pinning against a server whose tools change while it runs', TIMEO
 
   it('hides and refuses a tool whose description changed, and a tool that appeared', async () => {
     assertNotDenied(await proxy.client.callTool({ name: 'mutate', arguments: {} }));
-    await eventually(async () => listChanged > 0, 'notifications/tools/list_changed');
+    await waitUntil(async () => listChanged > 0, DEFAULT_TIMEOUT_MS, 'notifications/tools/list_changed');
     assert.deepEqual(await toolNames(proxy.client), ['get_time', 'mutate']);
 
     for (let i = 0; i < 2; i++) {
@@ -132,7 +115,7 @@ describe('tool pinning against a server whose tools change while it runs', TIMEO
     const lock = JSON.parse(await readFile(lockFile, 'utf8'));
     assert.deepEqual(Object.keys(lock.tools), ['echo', 'exfiltrate', 'get_time', 'mutate']);
 
-    await eventually(async () => (await toolNames(proxy.client)).includes('echo'), 'echo to be offered again');
+    await waitUntil(async () => (await toolNames(proxy.client)).includes('echo'), DEFAULT_TIMEOUT_MS, 'echo to be offered again');
     assert.deepEqual(await toolNames(proxy.client), ['echo', 'exfiltrate', 'get_time', 'mutate']);
     const result = await proxy.client.callTool({ name: 'echo', arguments: { message: 'again' } });
     assertNotDenied(result);

@@ -4,18 +4,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import {
-  assertDenied,
-  assertNotDenied,
-  connectV1,
-  fixturePolicy,
-  makeTempDir,
-  proxyParams,
-  servers,
-  textOf,
-  type Session,
-  type TempDir,
-} from './helpers.js';
+import { fixturePolicy } from '../support/paths.js';
+import { makeTempDir, type TempDir } from '../support/temp.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 interface StoredEntity {
   type: 'entity';

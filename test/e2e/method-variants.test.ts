@@ -8,10 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { makeTempDir, writePolicy, type TempDir } from './helpers.js';
-import { initializeBody, modernBody, request, startListener, MODERN, type Listener } from './listener-helpers.js';
-import { dispatched, errorOf, lenientServer, openSse, postRaw, resultText, type Json } from './lenient-helpers.js';
-import { isRecord, startProxy, type RawProxy } from './raw-driver.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { errorOf, initializeBody, isRecord, MODERN, modernBody, resultText, type Json } from '../support/messages.js';
+import { startProxy, type RawProxy } from '../support/raw-proxy.js';
+import { openSse, postRaw, request, startListener, type Listener } from '../support/listener.js';
+import { dispatched, lenientServer } from '../support/lenient.js';
 
 const TIMEOUT = { timeout: 120_000 };
 

@@ -5,17 +5,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/client';
-import {
-  MODERN,
-  assertDenied,
-  assertNotDenied,
-  connectV2,
-  fixturePolicy,
-  proxyParams,
-  servers,
-  textOf,
-  type Session,
-} from './helpers.js';
+import { fixturePolicy } from '../support/paths.js';
+import { assertDenied, assertNotDenied, MODERN, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV2, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const PROTOCOL_VERSION_KEY = 'io.modelcontextprotocol/protocolVersion';
 const TIMEOUT = { timeout: 60_000 };

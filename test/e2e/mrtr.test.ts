@@ -9,23 +9,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/client';
-import {
-  MODERN,
-  assertDenied,
-  assertNotDenied,
-  connectV2,
-  makeTempDir,
-  proxyParams,
-  servers,
-  textOf,
-  writePolicy,
-  type ServerCommand,
-  type Session,
-  type TempDir,
-  type WireMessage,
-} from './helpers.js';
-import { upstreamParams } from './http-helpers.js';
-import { connectStreamableV2, startListener, type Listener } from './listener-helpers.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied, assertNotDenied, MODERN, textOf } from '../support/messages.js';
+import { servers, type ServerCommand } from '../support/servers.js';
+import { connectV2, proxyParams, upstreamParams, type Session, type WireMessage } from '../support/sdk-clients.js';
+import { connectStreamableV2, startListener, type Listener } from '../support/listener.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 const TIMEOUT = { timeout: 90_000 };

@@ -28,26 +28,21 @@ import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
+import { fixturePolicy } from '../support/paths.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied, assertNotDenied, calledTool, MODERN, textOf, type ToolResult } from '../support/messages.js';
 import {
-  assertDenied,
-  assertNotDenied,
-  connectV1,
-  connectV2,
-  fixturePolicy,
-  makeTempDir,
-  proxyParams,
+  readTeeLog,
   servers,
-  textOf,
-  writePolicy,
+  startEverything,
+  startRecorder,
+  teeCommand,
+  type HttpServer,
+  type Recorder,
   type ServerCommand,
-  type Session,
-  type TempDir,
-  type ToolResult,
-  type Wire,
-} from './helpers.js';
-import { startEverything, startRecorder, upstreamParams, type HttpServer, type Recorder } from './http-helpers.js';
-import { MODERN, connectSseV1, connectStreamableV1, connectStreamableV2, startListener, type Listener } from './listener-helpers.js';
-import { calledTool, readTeeLog, teeCommand } from './raw-driver.js';
+} from '../support/servers.js';
+import { connectV1, connectV2, proxyParams, upstreamParams, type Session, type Wire } from '../support/sdk-clients.js';
+import { connectSseV1, connectStreamableV1, connectStreamableV2, startListener, type Listener } from '../support/listener.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 const TIMEOUT = { timeout: 90_000 };

@@ -5,7 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { assertDenied, assertNotDenied, connectV1, makeTempDir, proxyParams, servers, textOf, writePolicy, type Session, type TempDir } from './helpers.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const POLICY = `default: deny
 hide: ["toggle-*"]

@@ -5,7 +5,11 @@ import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { errorCode, eventually, everythingCommand, isDenial, isRecord, startProxy, tempDir, type Json, type RawProxy } from './raw-driver.js';
+import { makeTempDir } from '../support/temp.js';
+import { eventually } from '../support/wait.js';
+import { errorCode, isDenial, isRecord, type Json } from '../support/messages.js';
+import { everythingCommand } from '../support/servers.js';
+import { startProxy, type RawProxy } from '../support/raw-proxy.js';
 
 const ALLOW_ECHO = `version: "1"
 default: allow
@@ -37,8 +41,8 @@ afterEach(async () => {
 
 /** A proxy in front of the everything server, watching a policy file in its own directory. */
 async function running(policyText: string, flags: string[] = []): Promise<{ proxy: RawProxy; file: string; dir: string }> {
-  const tmp = await tempDir();
-  const file = join(tmp.dir, 'policy.yaml');
+  const tmp = await makeTempDir();
+  const file = join(tmp.path, 'policy.yaml');
   await writeFile(file, policyText);
   const proxy = startProxy(['-c', file, ...flags, '--', ...everythingCommand()]);
   cleanups.push(tmp.cleanup);
@@ -48,7 +52,7 @@ async function running(policyText: string, flags: string[] = []): Promise<{ prox
   await proxy.initialize();
   await proxy.barrier();
   proxy.drain();
-  return { proxy, file, dir: tmp.dir };
+  return { proxy, file, dir: tmp.path };
 }
 
 /** Saves the way editors that write a temporary file and rename it over the original do. */

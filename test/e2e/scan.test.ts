@@ -8,8 +8,11 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createMcpHandler, McpServer } from '@modelcontextprotocol/server';
-import { connectV1, directParams, INTERCEPT_BIN, makeTempDir, ROOT, servers, type ServerCommand, type TempDir } from './helpers.js';
-import { freePort, startEverything, startRecorder, type HttpServer, type Recorder } from './http-helpers.js';
+import { INTERCEPT_BIN, ROOT } from '../support/paths.js';
+import { makeTempDir, type TempDir } from '../support/temp.js';
+import { freePort } from '../support/wait.js';
+import { servers, startEverything, startRecorder, type HttpServer, type Recorder, type ServerCommand } from '../support/servers.js';
+import { connectV1, directParams } from '../support/sdk-clients.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 interface Run {

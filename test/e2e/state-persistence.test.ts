@@ -5,13 +5,14 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { assertDenied, connectV1, freshHome, makeTempDir, proxyParams, ROOT, textOf, writePolicy, type ServerCommand, type TempDir } from './helpers.js';
-import { join } from 'node:path';
+import { INTERCEPT_BIN } from '../support/paths.js';
+import { freshHome, makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, proxyParams } from '../support/sdk-clients.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const TIMEOUT = { timeout: 90_000 };
-
-const demoServer = (): ServerCommand => ({ command: process.execPath, args: [join(ROOT, 'dist', 'demo', 'server.js')] });
 
 const POLICY = `
 version: "1"
@@ -33,7 +34,7 @@ tools:
 const utcDay = () => new Date().toISOString().slice(0, 10);
 
 async function proxy(policy: string, home: string) {
-  return connectV1(proxyParams(policy, demoServer(), { env: { HOME: home } }));
+  return connectV1(proxyParams(policy, servers.demo(), { env: { HOME: home } }));
 }
 
 const call = (client: Client, name: string, args: Record<string, unknown> = {}) => client.callTool({ name, arguments: args });
@@ -82,7 +83,7 @@ describe('counters in the default SQLite store', TIMEOUT, () => {
   it('a kill -9 after the server answered does not lose the charge', async (t) => {
     const home = freshHome();
     const day = utcDay();
-    const victim = spawn(process.execPath, [join(ROOT, 'bin', 'intercept.js'), '-c', policy, '--', ...[demoServer().command, ...demoServer().args]], {
+    const victim = spawn(process.execPath, [INTERCEPT_BIN, '-c', policy, '--', ...[servers.demo().command, ...servers.demo().args]], {
       env: { ...process.env, HOME: home },
       stdio: ['pipe', 'pipe', 'ignore'],
     });

@@ -3,15 +3,16 @@
 // need a counter (and only those) and open lets them through; when Redis is back, counting
 // resumes without a restart.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied, textOf } from '../support/messages.js';
+import { servers } from '../support/servers.js';
+import { connectV1, proxyParams } from '../support/sdk-clients.js';
 import { redisSkipReason, startRedis, type RedisHandle } from '../support/redis-server.js';
-import { assertDenied, connectV1, makeTempDir, proxyParams, ROOT, textOf, writePolicy, type ServerCommand, type TempDir } from './helpers.js';
 
 const OPTIONS = { timeout: 120_000, skip: redisSkipReason };
 
-const demoServer = (): ServerCommand => ({ command: process.execPath, args: [join(ROOT, 'dist', 'demo', 'server.js')] });
 const call = (client: Client, name: string, args: Record<string, unknown> = {}) => client.callTool({ name, arguments: args });
 const created = (result: unknown) => /Created conversation/.test(textOf(result));
 
@@ -38,7 +39,7 @@ describe('four proxies sharing one redis-server', OPTIONS, () => {
   it('admit exactly the limit between them', async () => {
     const policy = await writePolicy(tmp.path, POLICY);
     const flags = ['--state-dsn', redis.url, '--state-prefix', `fleet-${Date.now()}`];
-    const proxies = await Promise.all(Array.from({ length: 4 }, () => connectV1(proxyParams(policy, demoServer(), { flags }))));
+    const proxies = await Promise.all(Array.from({ length: 4 }, () => connectV1(proxyParams(policy, servers.demo(), { flags }))));
     try {
       const results = await Promise.all(proxies.flatMap((p) => Array.from({ length: 20 }, (_, i) => call(p.client, 'create_conversation', { friendly_name: `c${i}` }))));
       assert.equal(results.filter(created).length, 25);
@@ -64,7 +65,7 @@ describe('a Redis outage', OPTIONS, () => {
   });
 
   it('fails closed by default, touches no call without a counter, and recovers', { skip: redisSkipReason ?? (process.env['REDIS_URL'] ? 'needs a redis-server the tests control' : undefined) }, async () => {
-    const proxy = await connectV1(proxyParams(policy, demoServer(), { flags: ['--state-dsn', redis.url, '--state-prefix', `outage-${Date.now()}`] }));
+    const proxy = await connectV1(proxyParams(policy, servers.demo(), { flags: ['--state-dsn', redis.url, '--state-prefix', `outage-${Date.now()}`] }));
     try {
       assert.ok(created(await call(proxy.client, 'create_conversation')));
       await redis.kill();
@@ -87,7 +88,7 @@ describe('a Redis outage', OPTIONS, () => {
   it('fails open when asked to, and says so in its log', { skip: redisSkipReason ?? (process.env['REDIS_URL'] ? 'needs a redis-server the tests control' : undefined) }, async () => {
     await redis.kill();
     const proxy = await connectV1(
-      proxyParams(policy, demoServer(), { flags: ['--state-dsn', redis.url, '--state-fail-mode', 'open', '--state-prefix', `open-${Date.now()}`] }),
+      proxyParams(policy, servers.demo(), { flags: ['--state-dsn', redis.url, '--state-fail-mode', 'open', '--state-prefix', `open-${Date.now()}`] }),
     );
     try {
       for (let i = 0; i < 3; i++) assert.ok(created(await call(proxy.client, 'create_conversation')));

@@ -5,7 +5,11 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { assertDenied, connectV1, makeTempDir, proxyParams, ROOT, writePolicy, type ServerCommand, type Session, type TempDir } from './helpers.js';
+import { ROOT } from '../support/paths.js';
+import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
+import { assertDenied } from '../support/messages.js';
+import type { ServerCommand } from '../support/servers.js';
+import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const POLICY = `default: deny
 hide: ["*--Delete*"]

@@ -7,8 +7,12 @@ import assert from 'node:assert/strict';
 import type { Client as V1Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CreateMessageRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Client as V2Client } from '@modelcontextprotocol/client';
-import { MODERN, assertDenied, assertNotDenied, connectV1, connectV2, fixturePolicy, textOf, type Session } from './helpers.js';
-import { freePort, runProxyRaw, startEverything, startRecorder, upstreamParams, type HttpServer, type Recorder } from './http-helpers.js';
+import { fixturePolicy } from '../support/paths.js';
+import { freePort } from '../support/wait.js';
+import { assertDenied, assertNotDenied, MODERN, textOf } from '../support/messages.js';
+import { startEverything, startRecorder, type HttpServer, type Recorder } from '../support/servers.js';
+import { connectV1, connectV2, upstreamParams, type Session } from '../support/sdk-clients.js';
+import { runProxyRaw } from '../support/raw-proxy.js';
 import { startModernHttpServer, type ModernHttpServer } from '../fixtures/modern-http-server.js';
 
 const TIMEOUT = { timeout: 90_000 };

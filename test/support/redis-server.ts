@@ -1,11 +1,14 @@
 // A real redis-server for tests. With REDIS_URL set, that server is used as is (it cannot be
 // stopped or restarted, so outage tests skip). Otherwise a private server is started on a free
 // port of 127.0.0.1, with no persistence, in a temporary directory, and stopped afterwards.
+//
+// Exports:
+//   RedisHandle, startRedis(opts?)   a server (url, port, managed) to stop, kill or restart
+//   redisSkipReason                  why Redis tests cannot run here, or undefined when they can
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect } from 'node:net';
+import { makeTempDir } from './temp.js';
+import { freePort, waitUntil } from './wait.js';
 
 export interface RedisHandle {
   url: string;
@@ -26,19 +29,6 @@ export const redisSkipReason: string | undefined = (() => {
   const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
   return probe.error ? 'redis-server not found: install it or set REDIS_URL' : undefined;
 })();
-
-/** A port that was free a moment ago (listen on port 0, close, reuse the number). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Whether something on the port answers PING with PONG. */
 function ping(port: number): Promise<boolean> {
@@ -84,10 +74,10 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisHan
       : new Promise<void>((resolve) => c.once('exit', () => resolve()));
 
   async function launch(): Promise<void> {
-    const dir = mkdtempSync(join(tmpdir(), 'intercept-redis-'));
+    const dir = await makeTempDir('intercept-redis-');
     const c = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir.path],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     children.add(c);
@@ -95,19 +85,21 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisHan
     c.stderr?.on('data', (chunk) => (stderr += chunk.toString()));
     c.once('exit', () => {
       children.delete(c);
-      rmSync(dir, { recursive: true, force: true });
+      void dir.cleanup();
     });
     child = c;
-    const deadline = Date.now() + 10_000;
-    while (!(await ping(port))) {
-      if (c.exitCode !== null || c.signalCode !== null) {
-        throw new Error(`redis-server exited while starting on port ${port}: ${stderr.trim()}`);
-      }
-      if (Date.now() > deadline) {
-        c.kill('SIGKILL');
-        throw new Error(`redis-server did not answer PING on port ${port} within 10 s`);
-      }
-      await new Promise((r) => setTimeout(r, 25));
+    try {
+      await waitUntil(
+        async () => {
+          if (c.exitCode !== null || c.signalCode !== null) throw new Error(`redis-server exited while starting on port ${port}: ${stderr.trim()}`);
+          return ping(port);
+        },
+        10_000,
+        `redis-server to answer PING on port ${port}`,
+      );
+    } catch (err) {
+      c.kill('SIGKILL');
+      throw err;
     }
   }
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { CATEGORIES, classify, nameTokens, type Category, type ToolAnnotations } from '../../src/scan/classify.js';
+import { CATEGORIES, classify, nameTokens, type Category, type ToolAnnotations } from '../../src/engine/risk.js';
 
 interface Labelled {
   server: string;

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
-import { canonicalJson } from '../../src/engine/buckets.js';
+import { canonicalJson } from '../../src/engine/canonical-json.js';
 import { compile } from '../../src/engine/compile.js';
 import { formatDecision } from '../../src/engine/explain.js';
 import { rateLimitDenial } from '../../src/engine/messages.js';

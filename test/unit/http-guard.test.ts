@@ -3,7 +3,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 import { OriginPolicy, hostAllowed, isLoopback, tokenMatches } from '../../src/transport/http-guard.js';
-import { decodeHeaderValue, headerMismatch } from '../../src/transport/modern-http.js';
+import { decodeHeaderValue } from '../../src/jsonrpc/eras.js';
+import { headerMismatch } from '../../src/transport/modern-http.js';
 import { parseSessionKey, sessionKeyFor } from '../../src/proxy/session-key.js';
 
 describe('Origin', () => {

@@ -8,10 +8,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { checkUpstreamUrl, parseHeaderFlags } from '../../src/cli/proxy.js';
 import { silentLogger } from '../../src/log.js';
-import type { Upstream } from '../../src/proxy/upstream.js';
+import type { Upstream } from '../../src/transport/upstream.js';
 import type { Inbound } from '../../src/transport/channel.js';
-import { openHttpUpstream, sseCandidates, speaksLegacySse } from '../../src/transport/http-upstream.js';
-import { encodeHeaderValue, modernHeaders } from '../../src/transport/http-upstream-headers.js';
+import { sseCandidates, speaksLegacySse } from '../../src/transport/http-negotiation.js';
+import { openHttpUpstream } from '../../src/transport/http-upstream.js';
+import { encodeHeaderValue } from '../../src/jsonrpc/eras.js';
+import { modernHeaders } from '../../src/transport/http-upstream-headers.js';
 
 interface Seen {
   method: string;

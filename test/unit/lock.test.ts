@@ -2,10 +2,12 @@
 // proxy's tools/list filter and the lock check make of changed, new and unlisted tools.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { compile, withLock } from '../../src/engine/compile.js';
+import { compile } from '../../src/engine/compile.js';
+import { withLock } from '../../src/proxy/policy-holder.js';
 import { parsePolicy } from '../../src/policy/load.js';
-import { filterToolsList } from '../../src/proxy/interceptor.js';
-import { buildLock, canonicalJson, diffLock, lockText, parseLock, pinTool, ToolLock } from '../../src/proxy/lock.js';
+import { filterToolsList } from '../../src/proxy/list-filter.js';
+import { canonicalJson } from '../../src/engine/canonical-json.js';
+import { buildLock, diffLock, lockText, parseLock, pinTool, ToolLock } from '../../src/proxy/lock.js';
 
 const echo = { name: 'echo', description: 'Echoes.', inputSchema: { type: 'object', properties: { m: { type: 'string' } }, required: ['m'] } };
 const time = { name: 'time', description: 'The time.', annotations: { readOnlyHint: true } };

@@ -8,7 +8,7 @@ import type { DecideInput, Decision } from '../../src/engine/types.js';
 import { formatIssues } from '../../src/policy/format.js';
 import { parsePolicy } from '../../src/policy/load.js';
 import { TOOL_CLASSES, type Policy, type ToolClass } from '../../src/policy/model.js';
-import { CATEGORIES } from '../../src/scan/classify.js';
+import { CATEGORIES } from '../../src/engine/risk.js';
 
 function load(text: string): Policy {
   const result = parsePolicy(text, 'policy.yaml');

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { parsePolicy } from '../../src/policy/load.js';
 import { formatIssue } from '../../src/policy/format.js';
-import { CATEGORIES } from '../../src/scan/classify.js';
+import { CATEGORIES } from '../../src/engine/risk.js';
 import { SERVERS } from '../../scripts/generate-policies.js';
 
 const DIR = fileURLToPath(new URL('../../policies/', import.meta.url));

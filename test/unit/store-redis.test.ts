@@ -7,7 +7,8 @@ import { createLogger, type Logger } from '../../src/log.js';
 import { calendarWindowEnd } from '../../src/state/windows.js';
 import type { ReserveItem } from '../../src/state/store.js';
 import type { Limit, Window } from '../../src/policy/model.js';
-import { freePort, redisSkipReason, startRedis, type RedisHandle } from '../support/redis-server.js';
+import { eventually, freePort } from '../support/wait.js';
+import { redisSkipReason, startRedis, type RedisHandle } from '../support/redis-server.js';
 import { counterStoreContract } from './store-contract.js';
 
 // Redis Cluster's slot function (CRC16 of the hash tag, mod 16384), as ioredis uses it.
@@ -25,19 +26,6 @@ const one = (key: string, window: Window, limits: Limit[] = [], amount = 1): Res
 function recordingLogger(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
   return { log: createLogger('debug', (l) => lines.push(l)), lines };
-}
-
-/** Retries `fn` until it resolves (the client reconnects with a backoff of up to 2 s). */
-async function eventually<T>(fn: () => Promise<T>, ms = 10_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 if (redisSkipReason) {

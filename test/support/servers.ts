@@ -1,38 +1,88 @@
-// Pieces of the end-to-end tests for remote (HTTP) upstream servers: the proxy started with
-// `--upstream <url>`, server-everything over HTTP on a free loopback port, and a recording
-// HTTP proxy to put in front of a server to see every request that reaches it.
+// The MCP servers the tests put behind the proxy, and the taps that show what reached them:
+// real servers from npm and the demo server over stdio, server-everything over HTTP on a free
+// port, the tee that logs every line a stdio server receives, and a recording HTTP proxy.
 //
 // Exports:
-//   upstreamParams(policy, url, opts)      spawn parameters for `intercept -c <policy> --upstream <url>`
-//   freePort()                             a free TCP port on 127.0.0.1
-//   startEverything(mode) -> HttpServer    server-everything in streamableHttp or sse mode
-//   startRecorder(target) -> Recorder      a node:http proxy in front of `target` that records requests
-//   runProxyRaw(params, lines)             the proxy as a plain process: write lines, collect output and exit code
+//   ServerCommand                         how to start an MCP server: command, arguments, environment
+//   servers.{everything,filesystem,memory,modern,demo}   each server over stdio
+//   everythingCommand()                   server-everything over stdio, as one argv
+//   teeCommand(logFile, command?)         `command` behind test/fixtures/tee-server.ts, logging to `logFile`
+//   readLogLines(logFile)                 the non-blank lines a fixture server logged (tee or lenient)
+//   readTeeLog(logFile)                   every line the upstream received, parsed
+//   HttpServer, startEverything(mode)     server-everything in streamableHttp or sse mode
+//   RecordedExchange, Recorder, startRecorder(target)   a node:http proxy in front of `target`
+//                                         that records every request
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { INTERCEPT_BIN, ROOT, freshHome, servers, type ProxyOptions, type StdioParams } from './helpers.js';
+import { DEMO_SERVER, EVERYTHING_SERVER, MODERN_SERVER, TEE_SERVER, packageBin } from './paths.js';
+import { freePort, withTimeout } from './wait.js';
 
-/** `node bin/intercept.js -c <policy> [flags] --upstream <url>`, as a client transport spawns it. */
-export function upstreamParams(policy: string, url: string, opts: ProxyOptions = {}): StdioParams {
-  return {
-    command: process.execPath,
-    args: [INTERCEPT_BIN, '-c', policy, '--log-level', opts.logLevel ?? 'info', ...(opts.flags ?? []), '--upstream', url],
-    env: { ...getDefaultEnvironment(), HOME: freshHome(), ...opts.env },
-    cwd: ROOT,
-  };
+// ------------------------------------------------------------------------------ stdio servers
+
+/** How to start an MCP server: a command, its arguments, and extra environment it needs. */
+export interface ServerCommand {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+export const servers = {
+  /** @modelcontextprotocol/server-everything over stdio (2025 revisions only). */
+  everything(): ServerCommand {
+    return { command: process.execPath, args: [EVERYTHING_SERVER, 'stdio'] };
+  },
+  /** @modelcontextprotocol/server-filesystem, allowed to touch `root` only. */
+  filesystem(root: string): ServerCommand {
+    return { command: process.execPath, args: [packageBin('@modelcontextprotocol/server-filesystem'), root] };
+  },
+  /** @modelcontextprotocol/server-memory, keeping its knowledge graph in `file` (JSON lines). */
+  memory(file: string): ServerCommand {
+    return { command: process.execPath, args: [packageBin('@modelcontextprotocol/server-memory')], env: { MEMORY_FILE_PATH: file } };
+  },
+  /** test/fixtures/modern-server.ts: a v2-SDK server that speaks 2026-07-28 as well as 2025. */
+  modern(): ServerCommand {
+    return { command: process.execPath, args: ['--import', 'tsx', MODERN_SERVER] };
+  },
+  /** The demo's server (dist/demo/server.js). */
+  demo(): ServerCommand {
+    return { command: process.execPath, args: [DEMO_SERVER] };
+  },
+};
+
+/** The real "everything" MCP server over stdio, as one argv. */
+export function everythingCommand(): string[] {
+  const { command, args } = servers.everything();
+  return [command, ...args];
 }
+
+// ------------------------------------------------------------------------------ the tee
+
+/** `command`, run behind the tee that records every line it receives in `logFile`. */
+export function teeCommand(logFile: string, command: string[] = everythingCommand()): string[] {
+  return [process.execPath, '--import', 'tsx', TEE_SERVER, logFile, '--', ...command];
+}
+
+/** The raw text of every non-blank line a fixture server logged (none before the file exists). */
+export async function readLogLines(logFile: string): Promise<string[]> {
+  const text = await readFile(logFile, 'utf8').catch(() => '');
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+/** Every line the upstream received, parsed (a line that is not JSON is kept as its text). */
+export async function readTeeLog(logFile: string): Promise<unknown[]> {
+  return (await readLogLines(logFile)).map((l) => {
+    try {
+      return JSON.parse(l) as unknown;
+    } catch {
+      return l;
+    }
+  });
+}
+
+// ------------------------------------------------------------------------------ HTTP servers
 
 export interface HttpServer {
   port: number;
@@ -46,8 +96,7 @@ export interface HttpServer {
 /** server-everything over HTTP: `streamableHttp` serves /mcp, `sse` serves GET /sse and POST /message. */
 export async function startEverything(mode: 'streamableHttp' | 'sse'): Promise<HttpServer> {
   const port = await freePort();
-  const everything = servers.everything();
-  const child = spawn(everything.command, [everything.args[0]!, mode], {
+  const child = spawn(process.execPath, [EVERYTHING_SERVER, mode], {
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -73,6 +122,8 @@ async function stopChild(child: ChildProcess): Promise<void> {
   await exited;
   clearTimeout(timer);
 }
+
+// ------------------------------------------------------------------------------ the recorder
 
 export interface RecordedExchange {
   method: string;
@@ -143,40 +194,4 @@ export async function startRecorder(target: string): Promise<Recorder> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-}
-
-export interface RawRun {
-  code: number | null;
-  /** The JSON lines the proxy wrote to stdout. */
-  messages: Array<Record<string, unknown>>;
-  stderr: string;
-}
-
-/** Runs the proxy as a plain process: writes `lines` to its stdin (kept open), and collects
- * what it writes until it exits (or `timeoutMs` passes, when it is killed). */
-export async function runProxyRaw(params: StdioParams, lines: unknown[], timeoutMs = 20_000): Promise<RawRun> {
-  const child = spawn(params.command, params.args, { env: params.env, cwd: params.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
-  for (const line of lines) child.stdin!.write(JSON.stringify(line) + '\n');
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  const messages = stdout
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { code, messages, stderr };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    promise.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(message())), ms);
-    }),
-  ]);
 }

@@ -1,76 +1,22 @@
-// Drives the built proxy (bin/intercept.js) byte by byte, as a hostile or careless client
-// would: raw lines in, parsed lines out, stderr collected, exit status observed. Also the
-// tee-server plumbing that shows what reached the real upstream.
+// The built proxy (bin/intercept.js) driven byte by byte, as a hostile or careless client
+// would: raw lines in, parsed lines out, stderr collected, exit status observed. Each proxy
+// started here gets a fresh HOME, so its default counter file starts empty.
+//
+// Exports:
+//   Exit, RunResult, runIntercept(args, opts?)   `intercept <args>` run to completion
+//   RawProxy, startProxy(args)                   the proxy as a child process with piped stdio
+//   TeeSession, startTeeProxy(policy, logFile, flags?, server?)   a RawProxy in front of the
+//                                                tee'd server (everything by default), and its log
+//   RawRun, runProxyRaw(params, lines, timeoutMs?)   the proxy from StdioParams as a plain process:
+//                                                lines written, output collected until it exits
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freshHome } from './helpers.js';
-
-export const root = fileURLToPath(new URL('../../', import.meta.url));
-export const bin = join(root, 'bin', 'intercept.js');
-export const teeServer = join(root, 'test', 'fixtures', 'tee-server.ts');
-export const everythingServer = join(root, 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
-
-/** The real "everything" MCP server over stdio. */
-export function everythingCommand(): string[] {
-  return [process.execPath, everythingServer, 'stdio'];
-}
-
-/** `command`, run behind the tee that records every line it receives in `logFile`. */
-export function teeCommand(logFile: string, command: string[] = everythingCommand()): string[] {
-  return [process.execPath, '--import', 'tsx', teeServer, logFile, '--', ...command];
-}
-
-/** Every line the upstream received, parsed (a line that is not JSON is kept as its text). */
-export async function readTeeLog(logFile: string): Promise<unknown[]> {
-  let text: string;
-  try {
-    text = await readFile(logFile, 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => {
-      try {
-        return JSON.parse(l) as unknown;
-      } catch {
-        return l;
-      }
-    });
-}
-
-/** The raw text of every line the upstream received. */
-export async function readTeeLines(logFile: string): Promise<string[]> {
-  const text = await readFile(logFile, 'utf8').catch(() => '');
-  return text.split('\n').filter((l) => l.trim() !== '');
-}
-
-export type Json = Record<string, unknown>;
-
-export function isRecord(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** A tools/call as the upstream saw it: its tool name, or undefined when the line is not one. */
-export function calledTool(line: unknown): string | undefined {
-  if (!isRecord(line) || line.method !== 'tools/call' || !isRecord(line.params)) return undefined;
-  return typeof line.params.name === 'string' ? line.params.name : undefined;
-}
-
-export async function tempDir(prefix = 'intercept-test-'): Promise<{ dir: string; cleanup(): Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
-}
-
-export async function writePolicy(dir: string, text: string, name = 'policy.yaml'): Promise<string> {
-  const file = join(dir, name);
-  await writeFile(file, text);
-  return file;
-}
+import { once } from 'node:events';
+import { isRecord, type Json } from './messages.js';
+import { INTERCEPT_BIN, ROOT } from './paths.js';
+import type { StdioParams } from './sdk-clients.js';
+import { everythingCommand, readTeeLog, teeCommand } from './servers.js';
+import { freshHome } from './temp.js';
+import { DEFAULT_TIMEOUT_MS, withTimeout } from './wait.js';
 
 export interface Exit {
   code: number | null;
@@ -85,7 +31,7 @@ export interface RunResult extends Exit {
 /** Runs `intercept <args>` to completion (stdin closed unless `input` is given). */
 export function runIntercept(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv(), stdio: 'pipe' });
+    const child = spawn(process.execPath, [INTERCEPT_BIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -113,8 +59,6 @@ function cleanEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-export const DEFAULT_TIMEOUT_MS = 10_000;
-
 /** The proxy as a child process with piped stdio. */
 export class RawProxy {
   readonly child: ChildProcessWithoutNullStreams;
@@ -129,7 +73,7 @@ export class RawProxy {
   private exit?: Exit;
 
   constructor(args: string[]) {
-    this.child = spawn(process.execPath, [bin, ...args], { cwd: root, env: cleanEnv(), stdio: 'pipe' });
+    this.child = spawn(process.execPath, [INTERCEPT_BIN, ...args], { cwd: ROOT, env: cleanEnv(), stdio: 'pipe' });
     this.child.stdin.on('error', () => {});
     this.child.stdout.setEncoding('utf8').on('data', (s: string) => this.onStdout(s));
     this.child.stderr.setEncoding('utf8').on('data', (s: string) => {
@@ -291,16 +235,8 @@ export class RawProxy {
   }
 
   /** Waits for the proxy to exit by itself (bounded). */
-  async waitForExit(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`the proxy did not exit within ${timeoutMs} ms\nstderr:\n${this.stderrText.slice(-4000)}`)), timeoutMs);
-    });
-    try {
-      return await Promise.race([this.exited, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  waitForExit(timeoutMs = DEFAULT_TIMEOUT_MS): Promise<Exit> {
+    return withTimeout(this.exited, timeoutMs, () => `the proxy did not exit within ${timeoutMs} ms\nstderr:\n${this.stderrText.slice(-4000)}`);
   }
 
   /** Closes stdin and waits for the exit; kills the process if it does not go. */
@@ -335,35 +271,28 @@ export function startTeeProxy(policyFile: string, logFile: string, flags: string
   return { proxy, logFile, log: () => readTeeLog(logFile) };
 }
 
-/** Polls `check` until it returns a value other than undefined (bounded). */
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = DEFAULT_TIMEOUT_MS, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() >= deadline) {
-      throw new Error(`condition not met within ${timeoutMs} ms${lastError ? `: ${String(lastError)}` : ''}`);
-    }
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
+export interface RawRun {
+  code: number | null;
+  /** The JSON lines the proxy wrote to stdout. */
+  messages: Array<Record<string, unknown>>;
+  stderr: string;
 }
 
-/** True when a response is a policy denial (a tool result with isError and the denial text). */
-export function isDenial(response: unknown): boolean {
-  if (!isRecord(response) || !isRecord(response.result)) return false;
-  const result = response.result;
-  const content = Array.isArray(result.content) ? result.content : [];
-  const first = content[0];
-  return result.isError === true && isRecord(first) && typeof first.text === 'string' && first.text.startsWith('[INTERCEPT POLICY DENIED]');
-}
-
-/** The JSON-RPC error code of a response, or undefined. */
-export function errorCode(response: unknown): number | undefined {
-  if (!isRecord(response) || !isRecord(response.error)) return undefined;
-  return typeof response.error.code === 'number' ? response.error.code : undefined;
+/** Runs the proxy as a plain process: writes `lines` to its stdin (kept open), and collects
+ * what it writes until it exits (or `timeoutMs` passes, when it is killed). */
+export async function runProxyRaw(params: StdioParams, lines: unknown[], timeoutMs = 20_000): Promise<RawRun> {
+  const child = spawn(params.command, params.args, { env: params.env, cwd: params.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  for (const line of lines) child.stdin!.write(JSON.stringify(line) + '\n');
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const [code] = (await once(child, 'exit')) as [number | null];
+  clearTimeout(timer);
+  const messages = stdout
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { code, messages, stderr };
 }

@@ -38,8 +38,11 @@
 // or 5 for arbitrary code, shell or SQL; financial 4, or 5 when the call moves money;
 // destructive 5.
 
-export type Category = 'read' | 'write' | 'execute' | 'financial' | 'destructive';
-export const CATEGORIES: readonly Category[] = ['read', 'write', 'execute', 'financial', 'destructive'];
+import { TOOL_CLASSES, type ToolClass } from '../policy/model.js';
+
+/** A risk category is one of the policy language's tool classes (`classes:`). */
+export type Category = ToolClass;
+export const CATEGORIES: readonly Category[] = TOOL_CLASSES;
 
 export interface ToolAnnotations {
   title?: string;

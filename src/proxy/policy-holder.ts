@@ -3,26 +3,56 @@
 import { watch } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { compile, withLock, type CompiledPolicy, type ToolLockCheck } from '../engine/compile.js';
+import { compile, type CompiledPolicy } from '../engine/compile.js';
+import type { Denial } from '../engine/types.js';
 import type { Logger } from '../log.js';
-import { formatIssue } from './format.js';
-import { parsePolicy } from './load.js';
+import { formatIssue } from '../policy/format.js';
+import { parsePolicy } from '../policy/load.js';
+
+/** Pinned tool definitions (a lock file) in force beside the policy. Definitions are the
+ * upstream's tools/list entries as they are. */
+export interface ToolLockCheck {
+  /** The lock file, as named to the user. */
+  readonly file: string;
+  /** Whether this definition of the tool is the pinned one. */
+  isPinned(name: string, definition: Readonly<Record<string, unknown>>): boolean;
+  /** The denial for a call to the tool, or undefined when its definition is pinned; `null`
+   * when the upstream does not list the tool. */
+  check(name: string, definition: Readonly<Record<string, unknown>> | null): Denial | undefined;
+  /** true the first time an unpinned definition is seen, so that it is logged once. */
+  firstSighting(name: string, definition: Readonly<Record<string, unknown>> | null): boolean;
+}
+
+/** Logs a tool whose definition is not the pinned one, once per definition. */
+export function noteUnpinned(lock: ToolLockCheck, log: Logger, name: string, definition: Readonly<Record<string, unknown>> | null, message: string): void {
+  if (lock.firstSighting(name, definition)) log.warn(`tool hidden by the lock file: ${message}`, { tool: name, lock: lock.file });
+}
+
+/** What is in force: the compiled policy, and the pinned definitions beside it (a tool whose
+ * definition is not pinned is hidden and refused). */
+export type PolicyInForce = CompiledPolicy & { readonly lock?: ToolLockCheck };
+
+/** The policy with a lock attached (or without one, for undefined). */
+export function withLock(compiled: PolicyInForce, lock: ToolLockCheck | undefined): PolicyInForce {
+  const { lock: _previous, ...rest } = compiled;
+  return lock === undefined ? rest : { ...rest, lock };
+}
 
 export class PolicyHolder {
-  private policy: CompiledPolicy;
+  private policy: PolicyInForce;
   private watcher?: { close(): void };
   private lastText?: string;
   private lock?: ToolLockCheck;
   private lockWatcher?: { close(): void };
   /** Called after a successful reload. */
-  onReload?: (previous: CompiledPolicy, next: CompiledPolicy) => void;
+  onReload?: (previous: PolicyInForce, next: PolicyInForce) => void;
 
-  constructor(initial: CompiledPolicy, initialText?: string) {
+  constructor(initial: PolicyInForce, initialText?: string) {
     this.policy = initial;
     this.lastText = initialText;
   }
 
-  current(): CompiledPolicy {
+  current(): PolicyInForce {
     return this.policy;
   }
 

@@ -1,7 +1,8 @@
 // Policy regexes: RE2 (the Go reference's dialect: no lookaround, no backreferences, linear
-// time whatever the input). re2-wasm allocates each compiled pattern in a fixed-size heap it
-// never shrinks, so a pattern is compiled once per process and shared by every policy load:
-// hot reloads then cost nothing, however often they happen.
+// time whatever the input). The loader validates patterns with it; the engine evaluates them
+// with it. re2-wasm allocates each compiled pattern in a fixed-size heap it never shrinks, so
+// a pattern is compiled once per process and shared by every policy load: hot reloads then
+// cost nothing, however often they happen.
 import { RE2 } from 're2-wasm';
 
 const compiled = new Map<string, RE2>();

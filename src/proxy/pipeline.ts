@@ -1,0 +1,53 @@
+// One session's pipeline: the upstream (a child process or a remote server) and the
+// interceptor in front of it, wired together, with backpressure towards the client.
+import type { Channel, Inbound } from '../transport/channel.js';
+import { openUpstream, type Upstream } from '../transport/upstream.js';
+import type { SessionContext } from './context.js';
+import { Interceptor } from './interceptor.js';
+
+/** An interceptor and the upstream behind it: what each HTTP session and each stateless
+ * 2026-07-28 client key runs its messages through. */
+export interface Pipeline {
+  interceptor: Interceptor;
+  upstream: Upstream;
+  /** Resolves when the upstream is writable again (backpressure towards the client). */
+  writable(): Promise<void>;
+}
+
+/** Opens the upstream and the interceptor for one session. `key` is what its session-scoped
+ * counters are kept under. */
+export function openPipeline(ctx: SessionContext, key: string, client: Channel, onUpstreamEnd: () => void): Pipeline {
+  let interceptor!: Interceptor;
+  const upstream = openUpstream(
+    ctx.upstream,
+    {
+      onMessage: (ev: Inbound) => interceptor.fromUpstream(ev),
+      onEnd: () => {
+        interceptor.upstreamClosed();
+        onUpstreamEnd();
+      },
+    },
+    { log: ctx.log, maxMessageBytes: ctx.maxMessageBytes, maxDepth: ctx.maxMessageDepth, graceMs: ctx.graceMs },
+  );
+  interceptor = new Interceptor({
+    client,
+    upstream: upstream.channel,
+    policy: () => ctx.policy.current(),
+    store: ctx.store,
+    sessionId: key,
+    statePrefix: ctx.statePrefix,
+    failMode: ctx.failMode,
+    log: ctx.log,
+  });
+  let waiters: (() => void)[] = [];
+  upstream.onDrain(() => {
+    const ready = waiters;
+    waiters = [];
+    for (const resolve of ready) resolve();
+  });
+  return {
+    interceptor,
+    upstream,
+    writable: () => (upstream.congested ? new Promise<void>((resolve) => waiters.push(resolve)) : Promise.resolve()),
+  };
+}
