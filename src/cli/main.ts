@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--session-key <how>', 'who an agent is, for scope: session limits: session, token, client-info, or header:<Name>', 'session')
     .option('--session-idle-timeout <seconds>', 'end HTTP sessions unused this long; 0 = never', '1800')
     .option('--state-dir <dir>', 'directory of the SQLite counter file (default ~/.intercept/state)')
-    .option('--state-dsn <dsn>', 'shared counter store: redis://[user:pass@]host:port[/db], rediss://…; or memory: to keep nothing')
+    .option('--state-dsn <dsn>', 'shared counter store: redis://[user:pass@]host:port[/db], rediss://…, a Redis Cluster as redis+cluster://[user:pass@]host:port[,host:port…] or rediss+cluster://…; or memory: to keep nothing')
     .option('--state-prefix <prefix>', "namespace for every counter key (default: derived from the policy file's path, so proxies sharing a policy file share counters)")
     .addOption(new Option('--state-fail-mode <mode>', 'when the counter store is unreachable: closed denies calls that need a counter, open allows them').choices(['open', 'closed']).default('closed'))
     .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))

@@ -15,8 +15,8 @@ export function calendarUndoApplies(unit: CalendarUnit, chargedAt: number, now: 
  * - 'before-undo': before undoing, so it is attempted at most once. For a store whose undo may
  *   fail after it was applied (a timed-out network call): trying again could undo twice.
  * - 'after-undo': only once undone, so a rollback that failed (e.g. a busy lock) may be tried
- *   again. Only for a store whose undo is synchronous: an async undo would let a second
- *   rollback of the same reservation start before the first one settled it. */
+ *   again. For a store whose undo either applies or fails whole (one local transaction). A
+ *   second rollback of the same reservation while one is in progress waits for that one. */
 export type SettleRollback = 'before-undo' | 'after-undo';
 
 export type Granted = Extract<ReserveOutcome, { ok: true }>;
@@ -27,6 +27,8 @@ export abstract class BaseCounterStore<H extends object> implements CounterStore
   /** Handles this store issued that commit or rollback have not settled yet: a rollback after
    * a commit, or a second rollback, must do nothing (and so must one this store did not issue). */
   private readonly unsettled = new WeakSet<object>();
+  /** Rollbacks in progress, by handle: a second one waits for the first. */
+  private readonly undoing = new WeakMap<object, Promise<void>>();
   private isClosed = false;
 
   protected constructor(private readonly settleRollback: SettleRollback) {}
@@ -48,11 +50,19 @@ export abstract class BaseCounterStore<H extends object> implements CounterStore
     this.assertOpen();
     const handle = reservation.handle;
     if (!this.isUnsettled(handle)) return;
+    const running = this.undoing.get(handle);
+    if (running) return running;
     if (this.settleRollback === 'before-undo') this.settle(handle);
-    const undone = this.undo(reservation, handle, now);
-    // A synchronous undo settles before returning, so no other call can slip in between.
-    if (undone) await undone;
-    this.settle(handle);
+    const work = (async () => {
+      await this.undo(reservation, handle, now);
+      this.settle(handle);
+    })();
+    this.undoing.set(handle, work);
+    try {
+      await work;
+    } finally {
+      this.undoing.delete(handle);
+    }
   }
 
   /** The granted outcome for `items` (copied), open until commit or rollback settles it. */

@@ -4,10 +4,9 @@
 // Calendar windows keep one number per key plus the window it belongs to; a key whose window
 // is over reads as 0 and starts again on its next charge.
 //
-// Rolling windows are an exact sliding log: every admitted call records (time, amount) and
-// the value is the sum of the entries newer than `now - seconds`. Memory is O(calls in the
-// window) per counter; nothing is approximated, so a limit of N per 60 seconds never admits
-// N+1 calls in any 60-second span.
+// Rolling windows are sub-window buckets (rolling.ts): at most ROLLING_BUCKETS + 1 per
+// counter however many calls the window saw, and the value is the sum of those that still
+// count, so a limit of N per 60 seconds never admits N+1 calls in any 60-second span.
 //
 // Memory stays bounded: stale state is dropped when a key is touched, and every
 // SWEEP_EVERY reservations a sweep drops the keys whose windows are over.
@@ -16,6 +15,7 @@ import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
 import { checkItems, findRefusal, retryAfterMs } from './reservations.js';
 import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
+import { bucketAt, bucketCounts, rollingGeometry, type Bucket } from './rolling.js';
 
 const SWEEP_EVERY = 1000;
 
@@ -28,36 +28,24 @@ interface CalendarEntry {
   value: number;
 }
 
-interface LogEntry {
-  id: number;
-  at: number;
-  amount: number;
-}
-
 interface RollingEntry {
   kind: 'rolling';
   /** The window length last used with this key (for the sweep). */
-  ms: number;
-  /** Sorted by `at`. */
-  log: LogEntry[];
-  /** The sum of the log's amounts, kept as entries come and go so a read need not walk the
-   * log (which holds every call of the window). Trusted only while `exact`. */
-  sum: number;
-  /** Every amount logged since the log was last empty was a safe integer, so `sum` has no
-   * rounding error; otherwise reads add the log up as before. */
-  exact: boolean;
+  windowMs: number;
+  /** Sorted by start; a bucket leaves once it no longer counts. */
+  buckets: Bucket[];
 }
 
 type Entry = CalendarEntry | RollingEntry;
 
-/** What `Reservation.handle` points at: per item, the rolling log entry it added. */
+/** What `Reservation.handle` points at: per item, the rolling bucket it charged (an undo of a
+ * bucket that has left the list changes nothing). */
 interface Handle {
-  logIds: (number | undefined)[];
+  buckets: (Bucket | undefined)[];
 }
 
 export class MemoryCounterStore extends BaseCounterStore<Handle> {
   private readonly entries = new Map<string, Entry>();
-  private nextLogId = 1;
   private reservesSinceSweep = 0;
 
   constructor() {
@@ -79,14 +67,14 @@ export class MemoryCounterStore extends BaseCounterStore<Handle> {
     const refusal = findRefusal(
       items,
       (item) => this.valueAt(item.key, item.window, now),
-      (item, current, need) => retryAfterMs(item, current, need, now, () => this.logOf(item.key)),
+      (item, current, need) => retryAfterMs(item, current, need, now, () => this.expiriesOf(item.key)),
     );
     if (refusal) return refusal;
 
     // Charge.
-    const logIds: (number | undefined)[] = [];
-    for (const item of items) logIds.push(this.charge(item, now));
-    return this.grant(items, { logIds }, now);
+    const buckets: (Bucket | undefined)[] = [];
+    for (const item of items) buckets.push(this.charge(item, now));
+    return this.grant(items, { buckets }, now);
   }
 
   async read(counters: CounterRead[], now: number): Promise<number[]> {
@@ -115,11 +103,9 @@ export class MemoryCounterStore extends BaseCounterStore<Handle> {
           entry.value = Math.max(0, entry.value - item.amount);
         }
       } else {
-        const id = handle.logIds[i];
-        if (entry.kind !== 'rolling' || id === undefined) return;
-        const at = entry.log.findLastIndex((e) => e.id === id);
-        if (at >= 0) entry.sum -= entry.log.splice(at, 1)[0]!.amount;
-        if (entry.log.length === 0) this.entries.delete(item.key);
+        const bucket = handle.buckets[i];
+        if (entry.kind !== 'rolling' || bucket === undefined || !entry.buckets.includes(bucket)) return;
+        bucket.amount = Math.max(0, bucket.amount - item.amount);
       }
     });
   }
@@ -135,20 +121,18 @@ export class MemoryCounterStore extends BaseCounterStore<Handle> {
       return 0;
     }
     if (entry.kind !== 'rolling') return 0;
-    const ms = window.seconds * 1000;
-    this.prune(entry, now - ms);
-    if (entry.log.length === 0) {
+    this.prune(entry, now, window.seconds * 1000);
+    if (entry.buckets.length === 0) {
       this.entries.delete(key);
       return 0;
     }
-    if (entry.exact && Number.isSafeInteger(entry.sum)) return entry.sum;
     let sum = 0;
-    for (const e of entry.log) sum += e.amount;
+    for (const b of entry.buckets) sum += b.amount;
     return sum;
   }
 
-  /** Adds the item's amount; returns the rolling log entry id, if one was added. */
-  private charge(item: ReserveItem, now: number): number | undefined {
+  /** Adds the item's amount; returns the rolling bucket charged, if any. */
+  private charge(item: ReserveItem, now: number): Bucket | undefined {
     const { key, window, amount } = item;
     const entry = this.entries.get(key);
     if (window.kind === 'calendar') {
@@ -161,46 +145,45 @@ export class MemoryCounterStore extends BaseCounterStore<Handle> {
       }
       return undefined;
     }
-    if (amount === 0) return undefined; // adds nothing to the sum, so nothing to log
-    const ms = window.seconds * 1000;
+    if (amount === 0) return undefined; // adds nothing to the sum
+    const { windowMs, bucketMs } = rollingGeometry(window.seconds);
     let rolling: RollingEntry;
     if (entry && entry.kind === 'rolling') {
       rolling = entry;
-      rolling.ms = ms;
+      rolling.windowMs = windowMs;
     } else {
-      rolling = { kind: 'rolling', ms, log: [], sum: 0, exact: true };
+      rolling = { kind: 'rolling', windowMs, buckets: [] };
       this.entries.set(key, rolling);
     }
-    const logEntry: LogEntry = { id: this.nextLogId++, at: now, amount };
-    // Keep the log sorted by time even if the clock steps back.
-    const log = rolling.log;
-    let i = log.length;
-    while (i > 0 && log[i - 1]!.at > now) i--;
-    log.splice(i, 0, logEntry);
-    rolling.sum += amount;
-    if (!Number.isSafeInteger(amount)) rolling.exact = false;
-    return logEntry.id;
-  }
-
-  /** A rolling key's live log, oldest first (empty for other keys). */
-  private logOf(key: string): LogEntry[] {
-    const entry = this.entries.get(key);
-    return entry?.kind === 'rolling' ? entry.log : [];
-  }
-
-  /** Drops log entries at or before `cutoff` (they are no longer newer than now - window). */
-  private prune(entry: RollingEntry, cutoff: number): void {
-    const log = entry.log;
-    let n = 0;
-    let dropped = 0;
-    while (n < log.length && log[n]!.at <= cutoff) dropped += log[n++]!.amount;
-    if (n === 0) return;
-    log.splice(0, n);
-    entry.sum -= dropped;
-    if (log.length === 0) {
-      entry.sum = 0;
-      entry.exact = true;
+    const buckets = rolling.buckets;
+    // The bucket `now` falls in is nearly always the newest; a clock that stepped back (or a
+    // window that changed) may find an older one, or need one inserted in order.
+    let i = buckets.length;
+    while (i > 0 && buckets[i - 1]!.start > now) i--;
+    const last = buckets[i - 1];
+    if (last !== undefined && now < last.end) {
+      last.amount += amount;
+      return last;
     }
+    const bounds = bucketAt(now, bucketMs);
+    const bucket: Bucket = { start: Math.max(bounds.start, last?.end ?? -Infinity), end: bounds.end, amount };
+    buckets.splice(i, 0, bucket);
+    return bucket;
+  }
+
+  /** A rolling key's live buckets as (expiry, amount), oldest first (empty for other keys). */
+  private expiriesOf(key: string): { at: number; amount: number }[] {
+    const entry = this.entries.get(key);
+    if (entry?.kind !== 'rolling') return [];
+    // retryAfterMs adds the window to `at`: hand it the bucket ends.
+    return entry.buckets.map((b) => ({ at: b.end, amount: b.amount })).sort((x, y) => x.at - y.at);
+  }
+
+  /** Drops the buckets that no longer count at `now`. */
+  private prune(entry: RollingEntry, now: number, windowMs: number): void {
+    // Nearly always nothing leaves: look before copying.
+    if (entry.buckets.every((b) => bucketCounts(b.end, now, windowMs))) return;
+    entry.buckets = entry.buckets.filter((b) => bucketCounts(b.end, now, windowMs));
   }
 
   /** Drops every key whose window is over. */
@@ -210,8 +193,8 @@ export class MemoryCounterStore extends BaseCounterStore<Handle> {
       if (entry.kind === 'calendar') {
         if (entry.end <= now) this.entries.delete(key);
       } else {
-        this.prune(entry, now - entry.ms);
-        if (entry.log.length === 0) this.entries.delete(key);
+        this.prune(entry, now, entry.windowMs);
+        if (entry.buckets.length === 0) this.entries.delete(key);
       }
     }
   }

@@ -1,4 +1,5 @@
-// Chooses the counter store from the command line: Redis for a fleet (--state-dsn redis://…),
+// Chooses the counter store from the command line: Redis for a fleet (--state-dsn redis://…, or
+// redis+cluster://… for a Redis Cluster; the forms are in redis-dsn.ts),
 // SQLite on this machine otherwise (--state-dir, default ~/.intercept/state), or memory for a
 // single process that keeps nothing (--state-dsn memory:).
 import { createHash } from 'node:crypto';
@@ -7,6 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../log.js';
 import { MemoryCounterStore } from './memory.js';
+import { REDIS_DSN_FORMS, isClusterDsn, oneOf, parseRedisDsn } from './redis-dsn.js';
 import type { CounterStore } from './store.js';
 
 export const DEFAULT_STATE_DIR = join(homedir(), '.intercept', 'state');
@@ -45,7 +47,12 @@ export function maskDsn(dsn: string): string {
     if (url.password) url.password = '***';
     return url.toString();
   } catch {
-    return dsn.replace(/\/\/[^@/]*@/, '//***@');
+    // Not a URL (a cluster DSN listing several hosts is none): the credentials are everything
+    // up to the last `@`; the user name (before the first `:`) stays, as in a URL.
+    return dsn.replace(/^([^/]*\/\/)(.*)@/s, (_, scheme: string, userinfo: string) => {
+      const colon = userinfo.indexOf(':');
+      return `${scheme}${colon >= 0 ? `${userinfo.slice(0, colon)}:***` : '***'}@`;
+    });
   }
 }
 
@@ -55,7 +62,15 @@ const REDIS_DSN = /^rediss?:\/\//;
 /** The usage error for a --state-dsn this version cannot use, if any. */
 export function checkStateDsn(dsn: string): string | undefined {
   if (MEMORY_DSN.test(dsn) || REDIS_DSN.test(dsn)) return undefined;
-  return `--state-dsn must be redis://[user:pass@]host:port[/db], rediss://… or memory:, got ${JSON.stringify(maskDsn(dsn))}`;
+  if (isClusterDsn(dsn)) {
+    try {
+      parseRedisDsn(dsn);
+      return undefined;
+    } catch (err) {
+      return `--state-dsn: ${(err as Error).message}`;
+    }
+  }
+  return `--state-dsn must be ${oneOf([...REDIS_DSN_FORMS, 'memory:'])}, got ${JSON.stringify(maskDsn(dsn))}`;
 }
 
 /** Throws with a message fit for the user when the store cannot be opened. */
@@ -67,7 +82,7 @@ export async function openCounterStore(flags: StateFlags): Promise<OpenedStore> 
     const { RedisCounterStore } = await import('./redis.js');
     // The proxy's keys carry the prefix already (storageKey): Redis puts it in the hash tag only.
     const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, keysHavePrefix: true, log: flags.log });
-    return { store, description: `redis ${maskDsn(dsn)}` };
+    return { store, description: `${isClusterDsn(dsn) ? 'redis cluster' : 'redis'} ${maskDsn(dsn)}` };
   }
   const path = join(flags.stateDir ?? DEFAULT_STATE_DIR, SQLITE_FILE);
   const { SqliteCounterStore } = await import('./sqlite.js');

@@ -1,6 +1,6 @@
 // The Lua scripts of the Redis counter store (redis.ts) and the encoding of their arguments
 // and replies. Each script runs atomically and names every key it touches in KEYS.
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Limit } from '../policy/model.js';
 
 // Shared helpers. Numbers travel as strings: JavaScript's shortest round-trip form in, 17
@@ -14,16 +14,18 @@ local function fmt(x)
   if x == math.huge then return 'inf' elseif x == -math.huge then return '-inf' end
   return string.format('%.17g', x)
 end
-local function member_amount(m)
-  return num(string.match(m, '^[^|]*'))
+-- A rolling bucket's field is "<start>:<end>" (ms); it counts while its end is after now - window.
+local function bucket_end(field)
+  return tonumber(string.match(field, ':(%-?%d+)$'))
 end
 `;
 
 // reserve: checks every item's limits against its stored value and, only if all hold,
-// charges every item (calendar: add to the string and set its TTL; rolling: add a member to
-// the sorted set and set its TTL). Drops a rolling log's expired members on the way.
+// charges every item (calendar: add to the string and set its TTL; rolling: add to the hash
+// field of the bucket `now` falls in and set the TTL). Drops a rolling counter's buckets that
+// no longer count on the way, so a hash holds at most a window of buckets.
 // KEYS[i]: item i's key. ARGV: now, then per item: kind ('c' | 'r'), amount, ttl ms,
-// window ms, extra (calendar: ms until the window ends; rolling: the member to add),
+// window ms, extra (calendar: ms until the window ends; rolling: the bucket's field),
 // number of limits, then per limit: op ('le' | 'lt' | 'no'), value.
 // Returns {'ok'} or {'refused', index (0-based), current, retry-after ms or ''}.
 const RESERVE_LUA = `${LUA_COMMON}
@@ -63,9 +65,11 @@ local function value(it)
   if it.kind == 'c' then
     v = num(redis.call('GET', it.key) or '0')
   else
-    redis.call('ZREMRANGEBYSCORE', it.key, '-inf', fmt(now - it.ms))
     v = 0
-    for _, m in ipairs(redis.call('ZRANGE', it.key, 0, -1)) do v = v + member_amount(m) end
+    local all = redis.call('HGETALL', it.key)
+    for j = 1, #all, 2 do
+      if bucket_end(all[j]) <= now - it.ms then redis.call('HDEL', it.key, all[j]) else v = v + num(all[j + 1]) end
+    end
   end
   values[it.key] = v
   return v
@@ -82,13 +86,16 @@ for i, it in ipairs(items) do
       if it.kind == 'c' then
         retry = it.extra
       else
-        -- Oldest entries leave first: the first expiry after which the call fits.
+        -- Oldest buckets leave first: the first expiry after which the call fits.
+        local buckets = {}
+        local all = redis.call('HGETALL', it.key)
+        for j = 1, #all, 2 do buckets[#buckets + 1] = { bucket_end(all[j]), num(all[j + 1]) } end
+        table.sort(buckets, function(a, b) return a[1] < b[1] end)
         local remaining = current
-        local entries = redis.call('ZRANGE', it.key, 0, -1, 'WITHSCORES')
-        for j = 1, #entries, 2 do
-          remaining = remaining - member_amount(entries[j])
+        for _, b in ipairs(buckets) do
+          remaining = remaining - b[2]
           if fits(math.max(0, remaining) + need, it.limits) then
-            retry = fmt(math.max(1, num(entries[j + 1]) + it.ms - now))
+            retry = fmt(math.max(1, b[1] + it.ms - now))
             break
           end
         end
@@ -105,7 +112,7 @@ for _, it in ipairs(items) do
     local v = num(redis.call('GET', it.key) or '0') + it.amount
     redis.call('SET', it.key, fmt(v), 'PX', it.ttl)
   elseif it.amount > 0 then
-    redis.call('ZADD', it.key, fmt(now), it.extra)
+    redis.call('HINCRBYFLOAT', it.key, it.extra, fmt(it.amount))
     redis.call('PEXPIRE', it.key, it.ttl)
   end
 end
@@ -113,10 +120,11 @@ return { 'ok' }
 `;
 
 // rollback: undoes a reservation's charges (calendar: subtract, never below 0, keeping a TTL;
-// rolling: remove the member it added). Calendar items reach here only while their window is
-// still current (the caller checks, see calendarUndoApplies).
+// rolling: subtract from the bucket it charged, dropping the field at 0). Calendar items reach
+// here only while their window is still current (the caller checks, see calendarUndoApplies);
+// a bucket that no longer counts, or is gone, is left as it is.
 // KEYS[i]: the key to undo. ARGV per key: kind ('c' | 'r'), amount, ttl ms (calendar; '0' for
-// rolling), member (rolling; '' for calendar). Returns 1.
+// rolling), field (rolling; '' for calendar). Returns 1.
 const ROLLBACK_LUA = `${LUA_COMMON}
 local p = 1
 for i = 1, #KEYS do
@@ -126,14 +134,18 @@ for i = 1, #KEYS do
     local v = redis.call('GET', KEYS[i])
     if v then redis.call('SET', KEYS[i], fmt(math.max(0, num(v) - amount)), 'PX', ttl) end
   else
-    redis.call('ZREM', KEYS[i], m)
+    local v = redis.call('HGET', KEYS[i], m)
+    if v then
+      local left = num(v) - amount
+      if left > 0 then redis.call('HSET', KEYS[i], m, fmt(left)) else redis.call('HDEL', KEYS[i], m) end
+    end
   end
 end
 return 1
 `;
 
-// read: every counter's current value, from one snapshot. Read-only: expired rolling members
-// are skipped, not removed (reserve and TTLs remove them).
+// read: every counter's current value, from one snapshot. Read-only: rolling buckets that no
+// longer count are skipped, not removed (reserve and TTLs remove them).
 // KEYS[i]: a counter's key. ARGV: now, then per key: kind ('c' | 'r'), window ms ('0' for
 // calendar). Returns one value per key.
 const READ_LUA = `${LUA_COMMON}
@@ -145,8 +157,9 @@ for i = 1, #KEYS do
     out[i] = fmt(num(redis.call('GET', KEYS[i]) or '0'))
   else
     local v = 0
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[i], '(' .. fmt(now - ms), '+inf')) do
-      v = v + member_amount(m)
+    local all = redis.call('HGETALL', KEYS[i])
+    for j = 1, #all, 2 do
+      if bucket_end(all[j]) > now - ms then v = v + num(all[j + 1]) end
     end
     out[i] = fmt(v)
   end
@@ -164,7 +177,7 @@ export interface ScriptCommands {
 }
 
 /** Registers the scripts on `client`. */
-export function defineScripts(client: Redis): ScriptCommands {
+export function defineScripts(client: Redis | Cluster): ScriptCommands {
   client.defineCommand('interceptReserve', { lua: RESERVE_LUA });
   client.defineCommand('interceptRollback', { lua: ROLLBACK_LUA });
   client.defineCommand('interceptRead', { lua: READ_LUA });

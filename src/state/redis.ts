@@ -9,13 +9,18 @@
 // Keys. One namespace per prefix, wrapped in a single Redis Cluster hash tag so that every key
 // of a reservation (and of the whole namespace) maps to one hash slot:
 //   {intercept:<prefix>}<key>@<unit>:<window start ms>   calendar counter (a string)
-//   {intercept:<prefix>}<key>@rolling                    rolling counter (a sorted set)
+//   {intercept:<prefix>}<key>@buckets                    rolling counter (a hash of buckets)
 // `{`, `}` and `%` in the prefix are %-escaped so the tag always ends where the prefix does.
 // <key> is the storage key within the namespace: the proxy's keys already start with the
 // prefix (keys.ts), so with `keysHavePrefix` it is taken off there and appears only in the tag.
 // The suffix after the last `@` never contains `@`, so two different counters never share a
 // key. A namespace lives in one slot, i.e. on one shard: to spread load across a cluster, use
-// several prefixes. (This client connects to one node; the keys are ready for a cluster.)
+// several prefixes.
+//
+// Server or cluster (the DSN forms are in redis-dsn.ts): redis://… connects to one server;
+// redis+cluster://host:port[,host:port…] uses ioredis's Cluster client, which learns the slot map
+// from the listed nodes and follows MOVED and ASK redirections. Every script names only keys of
+// one namespace, so each runs whole on the one master owning that namespace's slot.
 //
 // Calendar windows (UTC minute/hour/day): one key per counter and window, holding the value
 // as a decimal string, with a TTL to the window's end plus CLOCK_SKEW_MARGIN_MS. A charge
@@ -23,13 +28,13 @@
 // old windows vanish by TTL. The unit is part of the key, so a counter whose window changes
 // (after a policy reload) starts again. Memory: one small string per counter per live window.
 //
-// Rolling windows are an exact sliding log: a sorted set per counter, one member per admitted
-// call (score = time in ms, member = "<amount>|<unique id>"). A reservation first drops the
-// members at or before `now - window` (ZREMRANGEBYSCORE), sums the rest, checks, then adds its
-// member and sets the TTL to the window length plus CLOCK_SKEW_MARGIN_MS. Nothing is
-// approximated: a limit of N per 60 s never admits N+1 calls in any 60 s span. Cost: O(calls
-// in the window) per reserve and read of that counter, in time and in memory (roughly 60-100
-// bytes per member), so a rolling limit of 10 000 per hour keeps up to 10 000 members.
+// Rolling windows are sub-window buckets (rolling.ts), one hash per counter: field
+// "<start>:<end>" (ms) -> the amount charged in that bucket. A reservation drops the fields that
+// no longer count, sums the rest (at most ROLLING_BUCKETS + 1), checks, then adds to the field of
+// the bucket `now` falls in (HINCRBYFLOAT) and sets the TTL to when that bucket stops counting,
+// plus CLOCK_SKEW_MARGIN_MS. A limit of N per 60 s never admits N+1 calls in any 60 s span, and
+// the cost of a reserve and the memory of a counter do not grow with the calls in the window.
+// One round trip per reservation; commit sends nothing; a rollback is one more.
 //
 // Arithmetic is done in the script in IEEE doubles (the same as JavaScript) and values are
 // stored and returned as 17 significant digits, which round-trip exactly, so results agree
@@ -49,23 +54,29 @@
 // again. The proxy's --state-fail-mode decides what a rejection means. Connection errors are
 // logged at warn at most once per WARN_EVERY_MS. A timed-out reservation may still have been
 // applied by the server: the error can only ever over-count, never under-count.
+// On a cluster the same holds: the client as a whole reconnects with the same backoff once every
+// node is lost, a command whose node connection drops is rejected, not retried on another node
+// (retryDelayOnFailover 0), and so is one refused with CLUSTERDOWN (retryDelayOnClusterDown 0);
+// a MOVED, ASK or TRYAGAIN reply means the script did not run there, so following it is safe.
 //
 // `connect` never fails because the server is unreachable (only for a malformed DSN): it logs
 // a warning and returns a store whose calls reject until the server answers, so a proxy in
-// fail-open mode can start during an outage.
+// fail-open mode can start during an outage. It waits at most the connect timeout for a first
+// answer (a cluster whose state is not ok yet would otherwise keep it waiting).
 //
 // Settling: commit and rollback of a reservation happen at most once (tracked in this
 // process). A rollback is marked settled before it is sent, so a failed or timed-out rollback
 // is never retried: at worst the charge stays (over-counting), never undone twice.
-import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { CounterRead, Reservation, ReserveItem, ReserveOutcome } from './store.js';
 import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
 import { checkItems } from './reservations.js';
 import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
+import { bucketAt, bucketExpiry, rollingGeometry } from './rolling.js';
 import { defineScripts, limitArgs, numArg, parseNum, type ScriptCommands } from './redis-scripts.js';
+import { parseRedisDsn } from './redis-dsn.js';
 
 /** Extra TTL beyond a window's end, covering clock differences between proxies. */
 export const CLOCK_SKEW_MARGIN_MS = 5_000;
@@ -88,8 +99,9 @@ export interface RedisStoreOptions {
 // ---------------------------------------------------------------- helpers
 
 /** What `Reservation.handle` points at: per item, the rolling member it added. */
+/** What `Reservation.handle` points at: per item, the rolling bucket field it charged. */
 interface Handle {
-  members: (string | undefined)[];
+  fields: (string | undefined)[];
 }
 
 function ttlFor(ms: number): string {
@@ -101,14 +113,16 @@ function escapeTag(prefix: string): string {
   return prefix.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 }
 
-/** Host and port for log lines (never the credentials). */
-function endpointOf(dsn: string): string {
-  try {
-    const u = new URL(dsn);
-    return `${u.protocol}//${u.host}${u.pathname.length > 1 ? u.pathname : ''}`;
-  } catch {
-    return 'redis';
-  }
+/** One server, or a cluster reached through its nodes. */
+type Client = Redis | Cluster;
+
+/** `promise`, or a rejection once `ms` pass. */
+function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 function messageOf(err: unknown): string {
@@ -122,7 +136,7 @@ function messageOf(err: unknown): string {
 // ---------------------------------------------------------------- the store
 
 export class RedisCounterStore extends BaseCounterStore<Handle> {
-  private readonly client: Redis;
+  private readonly client: Client;
   private readonly scripts: ScriptCommands;
   private readonly prefix: string;
   private readonly keysHavePrefix: boolean;
@@ -130,16 +144,13 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
   private readonly tag: string;
   private readonly log: Logger | undefined;
   private readonly endpoint: string;
-  /** Makes rolling members unique across every store and process sharing the server. */
-  private readonly instance = randomBytes(9).toString('base64url');
-  private nextMember = 1;
   private lastWarnAt = -Infinity;
   private suppressed = 0;
   private failing = false;
   /** Set once the first connection attempt is over; until then `connect` reports trouble. */
   private started = false;
 
-  private constructor(client: Redis, endpoint: string, opts: RedisStoreOptions) {
+  private constructor(client: Client, endpoint: string, opts: RedisStoreOptions) {
     // The server may apply a rollback whose reply never arrives: never send one twice.
     super('before-undo');
     this.client = client;
@@ -151,43 +162,70 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
     this.scripts = defineScripts(client);
     // Always listen: an 'error' event without a listener would be reported as unhandled.
     client.on('error', (err: unknown) => this.trouble(`counter store (redis) error: ${messageOf(err)}`));
+    // A cluster reports each node's connection errors apart (host:port, never credentials).
+    if (client instanceof Cluster) {
+      client.on('node error', (err: unknown, node: unknown) => this.trouble(`counter store (redis) error on cluster node ${String(node)}: ${messageOf(err)}`));
+    }
     client.on('close', () => {
       if (!this.closed && !this.failing) this.trouble('counter store (redis) connection lost');
     });
     client.on('ready', () => {
       if (this.failing) this.log?.info('counter store (redis) reachable again', { endpoint: this.endpoint });
       this.failing = false;
+      void this.openNodes();
     });
   }
 
   /**
-   * Connects to `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS). Rejects only for a
-   * DSN that is not a Redis URL; an unreachable server gives a store whose calls reject until
-   * the server answers (a warning is logged).
+   * Connects to `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS), or to a Redis
+   * Cluster through `redis+cluster://[user:pass@]host:port[,host:port…]` or
+   * `rediss+cluster://…`. Rejects only for a DSN that is not one of these; an unreachable
+   * server or cluster gives a store whose calls reject until it answers (a warning is logged).
    */
   static async connect(dsn: string, opts: RedisStoreOptions = {}): Promise<RedisCounterStore> {
-    if (!/^rediss?:\/\/[^/]/i.test(dsn)) {
-      // Only the scheme is echoed: the rest may hold a password.
-      const scheme = /^[a-z][a-z0-9+.-]*:/i.exec(dsn)?.[0] ?? 'no scheme';
-      throw new Error(`the counter store DSN must be redis://[user:pass@]host:port[/db] or rediss://…, got ${scheme}`);
-    }
+    const target = parseRedisDsn(dsn);
     const commandTimeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     if (!(Number.isFinite(commandTimeout) && commandTimeout > 0)) {
       throw new RangeError(`commandTimeoutMs must be a positive number, got ${commandTimeout}`);
     }
-    const client = new Redis(dsn, {
-      lazyConnect: true,
-      enableOfflineQueue: false,
+    const connectTimeout = Math.max(2_000, commandTimeout);
+    const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS);
+    // Each connection (the server's, or each cluster node's): fail fast, never resend.
+    const connection = {
       commandTimeout,
-      connectTimeout: Math.max(2_000, commandTimeout),
+      connectTimeout,
       // 0: a command in flight when the connection drops is rejected at once, not resent.
       maxRetriesPerRequest: 0,
       autoResendUnfulfilledCommands: false,
-      retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS),
-    });
-    const store = new RedisCounterStore(client, endpointOf(dsn), opts);
+    };
+    const client: Client =
+      target.kind === 'server'
+        ? new Redis(target.dsn, { ...connection, lazyConnect: true, enableOfflineQueue: false, retryStrategy })
+        : new Cluster(target.nodes, {
+            lazyConnect: true,
+            enableOfflineQueue: false,
+            // Once every node is lost, the client reconnects to the cluster with the same backoff.
+            clusterRetryStrategy: retryStrategy,
+            // A command whose node connection dropped is rejected, not resent elsewhere (the
+            // node may have run it), and so is one the cluster refused as down: fail fast.
+            retryDelayOnFailover: 0,
+            retryDelayOnClusterDown: 0,
+            slotsRefreshTimeout: Math.max(1_000, commandTimeout),
+            // With TLS, keep the listed host names (certificates name hosts, not addresses).
+            ...(target.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
+            redisOptions: {
+              ...connection,
+              ...(target.username !== undefined ? { username: target.username } : {}),
+              ...(target.password !== undefined ? { password: target.password } : {}),
+              ...(target.tls ? { tls: {} } : {}),
+            },
+          });
+    const store = new RedisCounterStore(client, target.endpoint, opts);
+    const deadline = Date.now() + connectTimeout;
     try {
-      await client.connect();
+      const attempt = client.connect();
+      attempt.catch(() => {}); // may settle after the wait below gives up (or never, on a cluster)
+      await within(attempt, connectTimeout);
     } catch (err) {
       store.log?.warn('counter store (redis) is unreachable; counter calls fail until it answers', {
         endpoint: store.endpoint,
@@ -196,6 +234,8 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
       store.failing = true;
       store.lastWarnAt = Date.now();
     }
+    // A cluster's node connections, opened before the first calls (best effort, same wait).
+    if (!store.failing) await within(store.openNodes(), Math.max(0, deadline - Date.now())).catch(() => {});
     store.started = true;
     return store;
   }
@@ -203,7 +243,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
   async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
     this.assertOpen();
     checkItems(items);
-    const members: (string | undefined)[] = [];
+    const fields: (string | undefined)[] = [];
     if (items.length > 0) {
       const keys: string[] = [];
       const args: string[] = [numArg(now)];
@@ -213,14 +253,15 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
           const end = calendarWindowEnd(w.unit, now);
           keys.push(this.calendarKey(item.key, w.unit, calendarWindowStart(w.unit, now)));
           args.push('c', numArg(item.amount), ttlFor(end - now), '0', numArg(end - now));
-          members.push(undefined);
+          fields.push(undefined);
         } else {
-          const ms = w.seconds * 1000;
-          // Zero adds nothing to the sum, so nothing is logged (as in memory).
-          const member = item.amount > 0 ? `${numArg(item.amount)}|${this.instance}.${(this.nextMember++).toString(36)}` : undefined;
+          const { windowMs, bucketMs } = rollingGeometry(w.seconds);
+          const bucket = bucketAt(now, bucketMs);
+          const field = `${bucket.start}:${bucket.end}`;
           keys.push(this.rollingKey(item.key));
-          args.push('r', numArg(item.amount), ttlFor(ms), numArg(ms), member ?? '');
-          members.push(member);
+          args.push('r', numArg(item.amount), ttlFor(bucketExpiry(bucket.end, windowMs) - now), numArg(windowMs), field);
+          // Zero adds nothing to the sum, so there is nothing to undo (as in memory).
+          fields.push(item.amount > 0 ? field : undefined);
         }
         args.push(...limitArgs(item.limits));
       }
@@ -234,7 +275,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
         return reply[3] === '' ? { ok: false, index, current } : { ok: false, index, current, retryAfterMs: parseNum(reply[3]) };
       }
     }
-    return this.grant(items, { members }, now);
+    return this.grant(items, { fields }, now);
   }
 
   async read(counters: CounterRead[], now: number): Promise<number[]> {
@@ -281,10 +322,10 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
         keys.push(this.calendarKey(item.key, w.unit, calendarWindowStart(w.unit, reservation.at)));
         args.push('c', numArg(item.amount), ttlFor(calendarWindowEnd(w.unit, now) - now), '');
       } else {
-        const member = handle.members[i];
-        if (member === undefined) return;
+        const field = handle.fields[i];
+        if (field === undefined) return;
         keys.push(this.rollingKey(item.key));
-        args.push('r', '0', '0', member);
+        args.push('r', numArg(item.amount), '0', field);
       }
     });
     if (keys.length === 0) return;
@@ -303,7 +344,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
   }
 
   private rollingKey(key: string): string {
-    return `${this.namespaced(key)}@rolling`;
+    return `${this.namespaced(key)}@buckets`;
   }
 
   /** The hash tag, then the key within the namespace: the prefix appears once, in the tag. */
@@ -313,6 +354,31 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
       throw new RangeError(`counter ${key}: not in this store's namespace ${JSON.stringify(this.prefix)}`);
     }
     return this.tag + key.slice(this.prefix.length);
+  }
+
+  /**
+   * On a cluster, opens the connection to every node it knows now rather than at the node's
+   * first command, and resolves once each is open (or failed): with no offline queue, commands
+   * for a node whose connection is still opening are refused. Only once the cluster is ready
+   * (its ready check must not meet a connection half open).
+   */
+  private openNodes(): Promise<void> {
+    const client = this.client;
+    if (!(client instanceof Cluster) || client.status !== 'ready') return Promise.resolve();
+    const opened = client.nodes('all').map((node) => {
+      if (node.status === 'wait') node.connect().catch(() => {}); // failures: 'node error'
+      if (node.status === 'ready' || node.status === 'end') return undefined;
+      return new Promise<void>((resolve) => {
+        const done = () => {
+          node.off('ready', done);
+          node.off('end', done);
+          resolve();
+        };
+        node.on('ready', done);
+        node.on('end', done);
+      });
+    });
+    return Promise.all(opened).then(() => undefined);
   }
 
   private async call<T>(send: () => Promise<T>): Promise<T> {

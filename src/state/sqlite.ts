@@ -4,18 +4,21 @@
 // each counter, checks every limit and writes every charge, or writes nothing. Behaviour
 // matches the memory store (memory.ts) call for call; the contract suite pins it down.
 //
-// Schema (version 1, kept in PRAGMA user_version so later versions can migrate):
+// Schema (version 2, kept in PRAGMA user_version so later versions can migrate):
 //   calendar_counters (key, unit, window_start) -> value, expires_at
 //     One row per key and calendar window. A charge adds to the row of the window it falls
 //     in, so a rollback targets exactly the window it charged and a newer window is never
 //     touched. `unit` is part of the key so that a counter whose window changes (after a
 //     policy reload) starts again instead of reading another unit's value.
-//   rolling_entries (id, key, at, amount, expires_at)
-//     The exact sliding log: one row per admitted call; a counter's value is the sum of its
-//     rows newer than `now - window`. The (key, at, amount) index covers that sum. `id` is
-//     AUTOINCREMENT so an id is never reused: a late rollback cannot delete a newer call's row.
-//   Every row carries `expires_at` (window end, or `at` + window length), so the sweep deletes
-//   expired rows without knowing any window; both tables are indexed on it.
+//   rolling_buckets (key, bucket_start) -> bucket_end, amount, expires_at
+//     A rolling window's sub-window buckets (rolling.ts): at most ROLLING_BUCKETS + 1 rows
+//     count for a key, whatever the limit and however many calls the window saw; a counter's
+//     value is the sum of its rows whose end is within the window. A charge also deletes the
+//     key's buckets that no longer count, so an active key never holds more.
+//     (Version 1 kept one row per call in rolling_entries; opening such a file turns each of
+//     its rows into a 1 ms bucket, which counts exactly as long as the row did.)
+//   Every row carries `expires_at` (window end, or bucket end + window length), so the sweep
+//   deletes expired rows without knowing any window; both tables are indexed on it.
 //
 // Cleanup: at open and every SWEEP_EVERY reservations, at most SWEEP_BATCH expired rows per
 // table are deleted (bounded work; a backlog drains over several sweeps).
@@ -25,13 +28,15 @@
 // OS crash may lose the last transactions before a checkpoint syncs them.
 //
 // Locking: better-sqlite3 is synchronous, so within one process no two calls interleave. Across
-// processes a writer waits up to `busy_timeout` (default 5 s) for the lock, blocking the event
-// loop meanwhile; beyond that the call rejects and the proxy's state fail mode decides.
+// processes a writer that finds the write lock taken does not block: SQLite waits at most
+// SYNC_BUSY_MS, then the call retries on a timer with growing pauses, so the event loop keeps
+// serving every other message meanwhile. After `busyTimeoutMs` (default 5 s) in all, the call
+// rejects and the proxy's state fail mode decides. Readers never wait (WAL).
 //
-// Arithmetic: amounts are REAL. Calendar values grow by one IEEE addition per charge, exactly
-// as in memory. Rolling sums use SQLite's total(), which sums with error compensation, so for
-// amounts that binary floating point cannot represent exactly the result may differ from a
-// naive sum in the last bit (it is the more accurate one); exact fractions agree exactly.
+// Arithmetic: amounts are REAL. Calendar values and buckets grow by one IEEE addition per
+// charge, exactly as in memory. Rolling sums use SQLite's total(), which sums with error
+// compensation, so for amounts that binary floating point cannot represent exactly the result
+// may differ from a naive sum in the last bit; exact fractions agree exactly.
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
@@ -40,13 +45,18 @@ import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
 import { checkItems, findRefusal, retryAfterMs } from './reservations.js';
 import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
+import { bucketAt, bucketExpiry, rollingGeometry } from './rolling.js';
 
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 /** Marks the file as an Intercept counter store ("ICPT"), so a foreign database is refused. */
 const APPLICATION_ID = 0x49435054;
 const SWEEP_EVERY = 200;
 const SWEEP_BATCH = 2000;
 const DEFAULT_BUSY_TIMEOUT_MS = 5000;
+/** How long SQLite itself may block the event loop waiting for another process's lock. */
+const SYNC_BUSY_MS = 2;
+/** The longest pause between two attempts while the lock is taken. */
+const MAX_RETRY_PAUSE_MS = 25;
 
 // ---------------------------------------------------------------- better-sqlite3 (minimal types)
 // The package ships no types; this is the part of its API used here.
@@ -95,22 +105,29 @@ function loadDatabaseClass(): DatabaseConstructor {
 // ---------------------------------------------------------------- the store
 
 export interface SqliteStoreOptions {
-  /** How long a call waits for another process's write lock before rejecting (ms). */
+  /** How long a call waits in all for another process's write lock before rejecting (ms); the
+   * event loop is not blocked meanwhile. */
   busyTimeoutMs?: number;
   /** The clock for the sweep at open (other calls are given `now`); defaults to Date.now. */
   now?: () => number;
 }
 
-/** What rollback needs for one item: the calendar window it charged, or the rolling row it
- * added (nothing for an amount of 0 on a rolling window: no row was added). */
+/** What rollback needs for one item: the calendar window or the rolling bucket it charged
+ * (nothing for an amount of 0 on a rolling window: nothing was added). */
 type Charge =
   | { kind: 'calendar'; key: string; unit: CalendarUnit; windowStart: number; amount: number }
-  | { kind: 'rolling'; id: number }
+  | { kind: 'rolling'; key: string; bucketStart: number; amount: number }
   | undefined;
 
 /** What `Reservation.handle` points at. */
 interface Handle {
   charges: Charge[];
+}
+
+/** SQLITE_BUSY and its extended codes: another connection holds the lock. */
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
 }
 
 function messageOf(err: unknown): string {
@@ -127,15 +144,25 @@ const SCHEMA = `
     PRIMARY KEY (key, unit, window_start)
   );
   CREATE INDEX IF NOT EXISTS calendar_counters_expiry ON calendar_counters (expires_at);
-  CREATE TABLE IF NOT EXISTS rolling_entries (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+`;
+
+const ROLLING_SCHEMA = `
+  CREATE TABLE IF NOT EXISTS rolling_buckets (
     key TEXT NOT NULL,
-    at INTEGER NOT NULL,
+    bucket_start INTEGER NOT NULL,
+    bucket_end INTEGER NOT NULL,
     amount REAL NOT NULL,
-    expires_at INTEGER NOT NULL
-  );
-  CREATE INDEX IF NOT EXISTS rolling_entries_key_at ON rolling_entries (key, at, amount);
-  CREATE INDEX IF NOT EXISTS rolling_entries_expiry ON rolling_entries (expires_at);
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key, bucket_start)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS rolling_buckets_expiry ON rolling_buckets (expires_at);
+`;
+
+/** Version 1's exact log, one row per call, as 1 ms buckets (each counts as long as its row). */
+const MIGRATE_1_TO_2 = `
+  INSERT INTO rolling_buckets (key, bucket_start, bucket_end, amount, expires_at)
+    SELECT key, at, at + 1, total(amount), max(expires_at) + 1 FROM rolling_entries GROUP BY key, at;
+  DROP TABLE rolling_entries;
 `;
 
 export class SqliteCounterStore extends BaseCounterStore<Handle> {
@@ -146,9 +173,10 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     calendarCharge: Statement;
     calendarUndo: Statement;
     rollingSum: Statement;
-    rollingEntries: Statement;
-    rollingInsert: Statement;
-    rollingDelete: Statement;
+    rollingBuckets: Statement;
+    rollingCharge: Statement;
+    rollingTrim: Statement;
+    rollingUndo: Statement;
     sweepCalendar: Statement;
     sweepRolling: Statement;
     countCalendar: Statement;
@@ -189,14 +217,17 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     private readonly db: Database,
     /** The file, for error messages. */
     readonly path: string,
-    busyTimeoutMs: number,
+    private readonly busyTimeoutMs: number,
   ) {
-    // Undo is one synchronous transaction: a rollback that failed (e.g. busy) may be tried again.
+    // Undo is one transaction: a rollback that failed (e.g. busy) may be tried again.
     super('after-undo');
+    // Opening (and migrating) may wait for the lock as long as it takes: nothing else runs yet.
     db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.transaction(() => this.migrate()).immediate();
+    // From here on a taken lock is waited for on a timer (see `retrying`), not in SQLite.
+    db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
 
     this.sql = {
       calendarValue: db
@@ -209,22 +240,30 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       calendarUndo: db.prepare(
         'UPDATE calendar_counters SET value = max(0, value - ?) WHERE key = ? AND unit = ? AND window_start = ?',
       ),
-      rollingSum: db.prepare('SELECT total(amount) FROM rolling_entries WHERE key = ? AND at > ?').pluck(),
-      rollingEntries: db.prepare(
-        'SELECT at, amount FROM rolling_entries WHERE key = ? AND at > ? ORDER BY at, id',
+      // The buckets that still count: their end is within the last window.
+      rollingSum: db.prepare('SELECT total(amount) FROM rolling_buckets WHERE key = ? AND bucket_end > ?').pluck(),
+      rollingBuckets: db.prepare(
+        'SELECT bucket_end AS at, amount FROM rolling_buckets WHERE key = ? AND bucket_end > ? ORDER BY bucket_end',
       ),
-      rollingInsert: db.prepare('INSERT INTO rolling_entries (key, at, amount, expires_at) VALUES (?, ?, ?, ?)'),
-      rollingDelete: db.prepare('DELETE FROM rolling_entries WHERE id = ?'),
+      rollingCharge: db.prepare(
+        `INSERT INTO rolling_buckets (key, bucket_start, bucket_end, amount, expires_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (key, bucket_start) DO UPDATE SET amount = amount + excluded.amount,
+           bucket_end = max(bucket_end, excluded.bucket_end), expires_at = max(expires_at, excluded.expires_at)`,
+      ),
+      rollingTrim: db.prepare('DELETE FROM rolling_buckets WHERE key = ? AND bucket_end <= ?'),
+      rollingUndo: db.prepare(
+        'UPDATE rolling_buckets SET amount = max(0, amount - ?) WHERE key = ? AND bucket_start = ? AND expires_at > ?',
+      ),
       sweepCalendar: db.prepare(
         `DELETE FROM calendar_counters WHERE rowid IN
            (SELECT rowid FROM calendar_counters WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
       ),
       sweepRolling: db.prepare(
-        `DELETE FROM rolling_entries WHERE id IN
-           (SELECT id FROM rolling_entries WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
+        `DELETE FROM rolling_buckets WHERE (key, bucket_start) IN
+           (SELECT key, bucket_start FROM rolling_buckets WHERE expires_at <= ? LIMIT ${SWEEP_BATCH})`,
       ),
       countCalendar: db.prepare('SELECT count(*) FROM calendar_counters').pluck(),
-      countRolling: db.prepare('SELECT count(*) FROM rolling_entries').pluck(),
+      countRolling: db.prepare('SELECT count(*) FROM rolling_buckets').pluck(),
     };
 
     this.reserveTx = db.transaction((items: ReserveItem[], now: number) => this.reserveNow(items, now));
@@ -240,7 +279,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
   async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
     this.assertOpen();
     checkItems(items);
-    const outcome = this.guard(() => this.reserveTx.immediate(items, now));
+    const outcome = await this.retrying(() => this.reserveTx.immediate(items, now));
     if (++this.reservesSinceSweep >= SWEEP_EVERY) this.sweepQuietly(now);
     return outcome;
   }
@@ -249,7 +288,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     this.assertOpen();
     if (counters.length === 0) return [];
     // One read transaction: every value comes from the same snapshot.
-    return this.guard(() => this.readTx.deferred(counters, now));
+    return this.retrying(() => this.readTx.deferred(counters, now));
   }
 
   async close(): Promise<void> {
@@ -257,15 +296,15 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     this.guard(() => this.db.close());
   }
 
-  protected undo(_reservation: Reservation, handle: Handle, now: number): void {
-    this.guard(() => this.rollbackTx.immediate(handle, now));
+  protected async undo(_reservation: Reservation, handle: Handle, now: number): Promise<void> {
+    await this.retrying(() => this.rollbackTx.immediate(handle, now));
   }
 
   /** Deletes up to one batch of expired rows per table; returns how many were deleted. */
   async sweep(now: number): Promise<number> {
     this.assertOpen();
     this.reservesSinceSweep = 0;
-    return this.guard(() => this.sweepTx.immediate(now));
+    return this.retrying(() => this.sweepTx.immediate(now));
   }
 
   /** Rows currently held, expired or not (for tests and metrics). */
@@ -288,7 +327,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       if (tables > 0 && appId !== APPLICATION_ID) {
         throw new Error('the file is an SQLite database of another application');
       }
-      this.db.exec(SCHEMA);
+      this.db.exec(SCHEMA + ROLLING_SCHEMA);
       this.db.pragma(`application_id = ${APPLICATION_ID}`);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
       return;
@@ -296,6 +335,10 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     if (appId !== APPLICATION_ID) throw new Error('the file is an SQLite database of another application');
     if (version > SCHEMA_VERSION) {
       throw new Error(`the file has schema version ${version}; this version of Intercept reads up to ${SCHEMA_VERSION}`);
+    }
+    if (version === 1) {
+      this.db.exec(ROLLING_SCHEMA + MIGRATE_1_TO_2);
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     }
   }
 
@@ -306,7 +349,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       (item, current, need) =>
         retryAfterMs(item, current, need, now, () =>
           item.window.kind === 'rolling'
-            ? (this.sql.rollingEntries.all(item.key, now - item.window.seconds * 1000) as { at: number; amount: number }[])
+            ? (this.sql.rollingBuckets.all(item.key, now - item.window.seconds * 1000) as { at: number; amount: number }[])
             : [],
         ),
     );
@@ -331,9 +374,13 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       this.sql.calendarCharge.run(key, window.unit, windowStart, amount, calendarWindowEnd(window.unit, now));
       return { kind: 'calendar', key, unit: window.unit, windowStart, amount };
     }
-    if (amount === 0) return undefined; // adds nothing to the sum, so nothing to log
-    const { lastInsertRowid } = this.sql.rollingInsert.run(key, now, amount, now + window.seconds * 1000);
-    return { kind: 'rolling', id: Number(lastInsertRowid) };
+    if (amount === 0) return undefined; // adds nothing to the sum
+    const { windowMs, bucketMs } = rollingGeometry(window.seconds);
+    const { start, end } = bucketAt(now, bucketMs);
+    // What no longer counts goes first, so an active key holds no more than a window of buckets.
+    this.sql.rollingTrim.run(key, now - windowMs);
+    this.sql.rollingCharge.run(key, start, end, amount, bucketExpiry(end, windowMs));
+    return { kind: 'rolling', key, bucketStart: start, amount };
   }
 
   private undoNow(handle: Handle, now: number): void {
@@ -343,7 +390,8 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
         if (!calendarUndoApplies(charge.unit, charge.windowStart, now)) continue;
         this.sql.calendarUndo.run(charge.amount, charge.key, charge.unit, charge.windowStart);
       } else {
-        this.sql.rollingDelete.run(charge.id);
+        // A bucket that no longer counts (or was swept) is left alone.
+        this.sql.rollingUndo.run(charge.amount, charge.key, charge.bucketStart, now);
       }
     }
   }
@@ -359,6 +407,24 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       const wrapped = new Error(`counter store ${this.path}: ${messageOf(err)}`, { cause: err });
       if (typeof code === 'string') Object.assign(wrapped, { code });
       throw wrapped;
+    }
+  }
+
+  /** Runs a transaction; while another process holds the write lock, tries again on a timer
+   * (pauses growing to MAX_RETRY_PAUSE_MS) until `busyTimeoutMs` has passed, so the event loop
+   * keeps serving other messages. Then the last error stands. */
+  private async retrying<T>(op: () => T): Promise<T> {
+    const deadline = performance.now() + this.busyTimeoutMs;
+    let pause = 1;
+    for (;;) {
+      try {
+        return this.guard(op);
+      } catch (err) {
+        const left = deadline - performance.now();
+        if (!isBusy(err) || left <= 0 || this.closed) throw err;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
+        pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS);
+      }
     }
   }
 

@@ -2,11 +2,14 @@
 // stopped or restarted, so outage tests skip). Otherwise a private server is started on a free
 // port of 127.0.0.1, with no persistence, in a temporary directory, and stopped afterwards.
 //
+// Without redis-server the tests skip loudly, or fail under CI (see redis-binaries.ts).
+//
 // Exports:
 //   RedisHandle, startRedis(opts?)   a server (url, port, managed) to stop, kill or restart
 //   redisSkipReason                  why Redis tests cannot run here, or undefined when they can
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { binariesSkipReason, requireBinaries } from './redis-binaries.js';
 import { makeTempDir } from './temp.js';
 import { freePort, waitUntil } from './wait.js';
 
@@ -24,11 +27,9 @@ export interface RedisHandle {
 }
 
 /** Why Redis tests cannot run here, or undefined when they can. */
-export const redisSkipReason: string | undefined = (() => {
-  if (process.env['REDIS_URL']) return undefined;
-  const probe = spawnSync('redis-server', ['--version'], { stdio: 'ignore' });
-  return probe.error ? 'redis-server not found: install it or set REDIS_URL' : undefined;
-})();
+export const redisSkipReason: string | undefined = process.env['REDIS_URL']
+  ? undefined
+  : binariesSkipReason('the tests needing a redis-server', ['redis-server'], 'install it or set REDIS_URL');
 
 /** Whether something on the port answers PING with PONG. */
 function ping(port: number): Promise<boolean> {
@@ -65,6 +66,7 @@ export async function startRedis(opts: { port?: number } = {}): Promise<RedisHan
     return { url: external, port, managed: false, stop: async () => {}, kill: refuse, restart: refuse };
   }
 
+  requireBinaries(['redis-server']);
   const port = opts.port ?? (await freePort());
   let child: ChildProcess | undefined;
 

@@ -15,6 +15,9 @@ const MINUTE: Window = { kind: 'calendar', unit: 'minute' };
 const HOUR: Window = { kind: 'calendar', unit: 'hour' };
 const DAY: Window = { kind: 'calendar', unit: 'day' };
 const ROLL60: Window = { kind: 'rolling', seconds: 60 };
+/** A 60-second rolling window is kept as 1-second sub-windows: a charge counts until its
+ * sub-window is a whole window old, i.e. for 60 to 61 seconds (src/state/rolling.ts). */
+const SUB = 1000;
 
 /** 2026-01-15T10:00:00.000Z: the start of a minute, an hour (not of a day). */
 const T0 = Date.UTC(2026, 0, 15, 10, 0, 0, 0);
@@ -345,57 +348,56 @@ export function counterStoreContract(name: string, makeStore: () => Promise<Coun
       assert.equal(denied.retryAfterMs, undefined);
     });
 
-    it('rolling entries stop counting once older than the window, and retryAfterMs says when', async () => {
+    it('a rolling charge counts until its sub-window is a window old, and retryAfterMs says when', async () => {
       const key = k('rolling');
       await fill(key, ROLL60, 1, T0);
       await fill(key, ROLL60, 1, T0 + 10_000);
       await fill(key, ROLL60, 1, T0 + 20_000);
-      // Full: the T0 entry is the first to leave, at T0 + 60 s.
+      // Full: the T0 charge is the first to leave, once its sub-window [T0, T0 + 1 s) is 60 s old.
       let denied = refused(await store.reserve([item(key, ROLL60, [lte(3)])], T0 + 30_000));
       assert.equal(denied.current, 3);
-      assert.equal(denied.retryAfterMs, 30_000);
-      denied = refused(await store.reserve([item(key, ROLL60, [lte(3)])], T0 + 59_999));
+      assert.equal(denied.retryAfterMs, 30_000 + SUB);
+      denied = refused(await store.reserve([item(key, ROLL60, [lte(3)])], T0 + 60_000 + SUB - 1));
       assert.equal(denied.retryAfterMs, 1);
-      // At T0 + 60 s the T0 entry is no longer newer than now - 60 s.
-      assert.equal(await value(key, ROLL60, T0 + 59_999), 3);
-      assert.equal(await value(key, ROLL60, T0 + 60_000), 2);
-      granted(await store.reserve([item(key, ROLL60, [lte(3)])], T0 + 60_000));
-      assert.equal(await value(key, ROLL60, T0 + 70_000), 2);
-      assert.equal(await value(key, ROLL60, T0 + 120_000), 0);
+      assert.equal(await value(key, ROLL60, T0 + 60_000 + SUB - 1), 3);
+      assert.equal(await value(key, ROLL60, T0 + 60_000 + SUB), 2);
+      granted(await store.reserve([item(key, ROLL60, [lte(3)])], T0 + 60_000 + SUB));
+      assert.equal(await value(key, ROLL60, T0 + 70_000 + SUB), 2);
+      assert.equal(await value(key, ROLL60, T0 + 120_000 + 2 * SUB), 0);
     });
 
-    it('rolling retryAfterMs waits for as many old entries as the amount needs', async () => {
+    it('rolling retryAfterMs waits for as many old charges as the amount needs', async () => {
       const key = k('rolling-amounts');
       await fill(key, ROLL60, 1, T0, 4);
       await fill(key, ROLL60, 1, T0 + 10_000, 3);
       await fill(key, ROLL60, 1, T0 + 20_000, 3);
-      // 10 used, 5 wanted, limit 10: the 4 leaving at T0+60s is not enough (6+5 > 10);
-      // once the 3 of T0+10s leaves too (T0+70s), 3+5 fits.
+      // 10 used, 5 wanted, limit 10: the 4 leaving at T0+61s is not enough (6+5 > 10);
+      // once the 3 of T0+10s leaves too (T0+71s), 3+5 fits.
       const denied = refused(await store.reserve([item(key, ROLL60, [lte(10)], 5)], T0 + 30_000));
       assert.equal(denied.current, 10);
-      assert.equal(denied.retryAfterMs, 40_000);
-      // Asking for 4: with lt, 6+4 < 10 fails at T0+60s and 3+4 < 10 holds at T0+70s;
-      // with lte, 6+4 <= 10 already holds at T0+60s.
-      assert.equal(refused(await store.reserve([item(key, ROLL60, [lt(10)], 4)], T0 + 30_000)).retryAfterMs, 40_000);
-      assert.equal(refused(await store.reserve([item(key, ROLL60, [lte(10)], 4)], T0 + 30_000)).retryAfterMs, 30_000);
+      assert.equal(denied.retryAfterMs, 40_000 + SUB);
+      // Asking for 4: with lt, 6+4 < 10 fails at T0+61s and 3+4 < 10 holds at T0+71s;
+      // with lte, 6+4 <= 10 already holds at T0+61s.
+      assert.equal(refused(await store.reserve([item(key, ROLL60, [lt(10)], 4)], T0 + 30_000)).retryAfterMs, 40_000 + SUB);
+      assert.equal(refused(await store.reserve([item(key, ROLL60, [lte(10)], 4)], T0 + 30_000)).retryAfterMs, 30_000 + SUB);
       // An amount that exceeds the limit on its own can never fit.
       assert.equal(refused(await store.reserve([item(key, ROLL60, [lte(10)], 11)], T0 + 30_000)).retryAfterMs, undefined);
       assert.equal(await value(key, ROLL60, T0 + 30_000), 10);
     });
 
-    it('rolling rollback removes only that call’s entry', async () => {
+    it('rolling rollback removes only that call’s charge', async () => {
       const key = k('rolling-rollback');
       await fill(key, ROLL60, 1, T0, 1);
       const r = granted(await store.reserve([item(key, ROLL60, [], 2)], T0 + 10_000));
       await fill(key, ROLL60, 1, T0 + 20_000, 4);
       await store.rollback(r, T0 + 30_000);
       assert.equal(await value(key, ROLL60, T0 + 30_000), 5);
-      // The T0 entry still leaves at T0+60s and the T0+20s one at T0+80s.
-      assert.equal(await value(key, ROLL60, T0 + 60_000), 4);
-      assert.equal(await value(key, ROLL60, T0 + 80_000), 0);
+      // The T0 charge still leaves at T0+61s and the T0+20s one at T0+81s.
+      assert.equal(await value(key, ROLL60, T0 + 60_000 + SUB), 4);
+      assert.equal(await value(key, ROLL60, T0 + 80_000 + SUB), 0);
     });
 
-    it('a rolling rollback after the entry expired changes nothing', async () => {
+    it('a rolling rollback after the charge expired changes nothing', async () => {
       const key = k('rolling-late-rollback');
       const r = granted(await store.reserve([item(key, ROLL60, [], 2)], T0));
       await fill(key, ROLL60, 1, T0 + 70_000, 1);
@@ -403,12 +405,54 @@ export function counterStoreContract(name: string, makeStore: () => Promise<Coun
       assert.equal(await value(key, ROLL60, T0 + 71_000), 1);
     });
 
-    it('a 1-second rolling window frees up after 1 second', async () => {
+    it('a 1-second rolling window frees up after 1 second and one sub-window (1/60 s)', async () => {
       const short: Window = { kind: 'rolling', seconds: 1 };
       const key = k('short');
       await fill(key, short, 2, T0);
       refused(await store.reserve([item(key, short, [lte(2)])], T0 + 999));
-      granted(await store.reserve([item(key, short, [lte(2)])], T0 + 1000));
+      granted(await store.reserve([item(key, short, [lte(2)])], T0 + 1000 + Math.ceil(1000 / 60)));
+    });
+
+    it('never admits more than the limit in any window-long span, and frees a charge at most one sub-window late', async () => {
+      // Calls at pseudo-random times over five windows against 7 per 60 s; every admitted
+      // call is checked against the admitted calls of the 60 s before it.
+      const key = k('rolling-spans');
+      const admitted: number[] = [];
+      let t = T0 + 123;
+      let seed = 42;
+      for (let i = 0; i < 400; i++) {
+        seed = (seed * 1103515245 + 12345) % 2 ** 31;
+        t += seed % 1500;
+        const outcome = await store.reserve([item(key, ROLL60, [lte(7)])], t);
+        const inSpan = admitted.filter((a) => a > t - 60_000).length;
+        if (outcome.ok) {
+          assert.ok(inSpan < 7, `admitted an 8th call within 60 s at +${t - T0} ms`);
+          admitted.push(t);
+        } else {
+          // Refused only when exactness would refuse too, or a charge is still within its
+          // last sub-window of counting.
+          const lenient = admitted.filter((a) => a > t - 60_000 - SUB).length;
+          assert.ok(lenient >= 7, `refused at +${t - T0} ms with only ${inSpan} calls in the last 60 s`);
+        }
+      }
+      assert.ok(admitted.length > 20, `only ${admitted.length} admitted`);
+    });
+
+    it('costs the same however full a long window is: 20,000 charges in a day-long window', async () => {
+      const DAY_ROLLING: Window = { kind: 'rolling', seconds: 86_400 };
+      const key = k('rolling-full');
+      const limit = [lte(20_000)];
+      for (let i = 0; i < 20_000; i++) {
+        // Spread over 20 hours, one every 3.6 s.
+        granted(await store.reserve([item(key, DAY_ROLLING, limit)], T0 + i * 3600));
+      }
+      const end = T0 + 20_000 * 3600;
+      assert.equal(await value(key, DAY_ROLLING, end), 20_000);
+      const denied = refused(await store.reserve([item(key, DAY_ROLLING, limit)], end));
+      assert.equal(denied.current, 20_000);
+      // The first sub-window (24 min wide) holds the first 400 calls; it leaves a day after its end.
+      assert.equal(denied.retryAfterMs, T0 + 1_440_000 + 86_400_000 - end);
+      assert.equal(await value(key, DAY_ROLLING, T0 + 1_440_000 + 86_400_000), 20_000 - 400);
     });
 
     it('handles fractional amounts', async () => {

@@ -46,7 +46,7 @@ describe('MemoryCounterStore specifics', () => {
         { key: 'a', window: MINUTE },
         { key: 'b', window: ROLL60 },
       ],
-      T0 + 60_000,
+      T0 + 61_000, // the rolling charge's 1-second sub-window is then a whole window old
     );
     assert.equal(store.size, 0);
     await store.close();

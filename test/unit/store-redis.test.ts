@@ -1,3 +1,4 @@
+import { bucketAt, bucketExpiry, rollingGeometry } from '../../src/state/rolling.js';
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
@@ -91,11 +92,26 @@ if (redisSkipReason) {
         const key = keys[index]!;
         const pttl = await raw.pttl(key);
         const w = item.window;
-        const untilEnd = w.kind === 'calendar' ? calendarWindowEnd(w.unit, now) - now : w.seconds * 1000;
-        // Set to the window's end (or length) plus the clock-skew margin; a little has elapsed since.
+        // A rolling counter lives until its newest bucket stops counting (rolling.ts).
+        const rolling = w.kind === 'rolling' ? rollingGeometry(w.seconds) : undefined;
+        const untilEnd =
+          w.kind === 'calendar' ? calendarWindowEnd(w.unit, now) - now : bucketExpiry(bucketAt(now, rolling!.bucketMs).end, rolling!.windowMs) - now;
+        // Set to the window's end (or the bucket's expiry) plus the clock-skew margin; a little has elapsed since.
         assert.ok(pttl > 0 && pttl <= untilEnd + CLOCK_SKEW_MARGIN_MS, `${key}: PTTL ${pttl}`);
         assert.ok(pttl > untilEnd + CLOCK_SKEW_MARGIN_MS - 5_000, `${key}: PTTL ${pttl} is far below the window end`);
       }
+      await raw.quit();
+      await store.close();
+    });
+
+    it('keeps at most a window of buckets per rolling counter, however many calls: 20,000 in a day', async () => {
+      const p = prefix('bounded');
+      const store = await RedisCounterStore.connect(server.url, { prefix: p });
+      const dayRolling = { kind: 'rolling', seconds: 86_400 } as const;
+      for (let i = 0; i < 20_000; i++) assert.ok((await store.reserve([one('g:busy', dayRolling)], T0 + i * 8_640)).ok);
+      const raw = new Redis(server.url);
+      const buckets = await raw.hlen(store.keyOf('g:busy', dayRolling, T0));
+      assert.ok(buckets <= 61, `${buckets} buckets`);
       await raw.quit();
       await store.close();
     });

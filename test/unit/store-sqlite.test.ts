@@ -49,7 +49,7 @@ describe('SqliteCounterStore specifics', () => {
     const raw = new RawDatabase(path);
     try {
       assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
-      assert.equal(raw.pragma('user_version', { simple: true }), 1);
+      assert.equal(raw.pragma('user_version', { simple: true }), 2);
     } finally {
       raw.close();
     }
@@ -156,6 +156,77 @@ describe('SqliteCounterStore specifics', () => {
     const reopened = SqliteCounterStore.open(path, { now: () => T0 + 3_600_000 });
     assert.deepEqual(await reopened.rowCount(), { calendar: 0, rolling: 0 });
     await reopened.close();
+  });
+
+  it('keeps at most a window of rolling buckets per counter, however many calls: 20,000 in a day', async () => {
+    const store = SqliteCounterStore.open(freshPath());
+    const dayRolling: Window = { kind: 'rolling', seconds: 86_400 };
+    for (let i = 0; i < 20_000; i++) assert.ok((await store.reserve([item('busy-day', dayRolling)], T0 + i * 8_640)).ok);
+    // 20,000 calls over two days: only the last day's 24-minute buckets (and the one being filled) remain.
+    const rows = (await store.rowCount()).rolling;
+    assert.ok(rows <= 61, `${rows} rolling rows`);
+    // The value: every call whose 24-minute bucket ends within the last day.
+    const end = T0 + 20_000 * 8_640;
+    const bucket = 1_440_000;
+    let expected = 0;
+    for (let i = 0; i < 20_000; i++) if ((Math.floor((T0 + i * 8_640) / bucket) + 1) * bucket > end - 86_400_000) expected++;
+    assert.ok(expected >= 10_000 && expected <= 10_000 + 167, String(expected));
+    assert.deepEqual(await store.read([{ key: 'busy-day', window: dayRolling }], end), [expected]);
+    await store.close();
+  });
+
+  it('opens a version 1 file, keeping its rolling counts exactly', async () => {
+    const path = freshPath();
+    mkdirSync(join(path, '..'), { recursive: true });
+    const raw = new RawDatabase(path);
+    raw.exec(`
+      CREATE TABLE calendar_counters (key TEXT NOT NULL, unit TEXT NOT NULL, window_start INTEGER NOT NULL,
+        value REAL NOT NULL, expires_at INTEGER NOT NULL, PRIMARY KEY (key, unit, window_start));
+      CREATE TABLE rolling_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, at INTEGER NOT NULL,
+        amount REAL NOT NULL, expires_at INTEGER NOT NULL);
+      PRAGMA application_id = ${0x49435054};
+      PRAGMA user_version = 1;
+    `);
+    const insert = raw.prepare('INSERT INTO rolling_entries (key, at, amount, expires_at) VALUES (?, ?, ?, ?)');
+    insert.run('old', T0, 2, T0 + 60_000);
+    insert.run('old', T0, 1, T0 + 60_000);
+    insert.run('old', T0 + 30_000, 4, T0 + 90_000);
+    raw.close();
+
+    const store = SqliteCounterStore.open(path, { now: () => T0 + 31_000 });
+    assert.deepEqual(await store.read([{ key: 'old', window: ROLL60 }], T0 + 31_000), [7]);
+    // Each old entry still leaves when it did (a millisecond later at most).
+    assert.deepEqual(await store.read([{ key: 'old', window: ROLL60 }], T0 + 60_001), [4]);
+    assert.deepEqual(await store.read([{ key: 'old', window: ROLL60 }], T0 + 90_001), [0]);
+    await store.close();
+    const check = new RawDatabase(path);
+    try {
+      assert.equal(check.pragma('user_version', { simple: true }), 2);
+      assert.deepEqual(check.prepare("SELECT count(*) AS n FROM sqlite_schema WHERE name = 'rolling_entries'").get(), { n: 0 });
+    } finally {
+      check.close();
+    }
+  });
+
+  it('waits for another process’s write lock without blocking the event loop', async () => {
+    const path = freshPath();
+    const store = SqliteCounterStore.open(path, { busyTimeoutMs: 30_000 });
+    const other = new RawDatabase(path);
+    other.exec('BEGIN IMMEDIATE'); // another process mid-reservation
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    const pending = store.reserve([item('contended', MINUTE, 1, 5)], T0);
+    let settled = false;
+    void pending.then(() => (settled = true));
+    // Timers keep firing while the reservation waits: the loop is free.
+    while (ticks < 20) await new Promise((r) => setTimeout(r, 1));
+    assert.equal(settled, false, 'the reservation cannot have been made while the lock was held');
+    other.exec('ROLLBACK');
+    other.close();
+    assert.ok((await pending).ok);
+    clearInterval(ticker);
+    assert.deepEqual(await store.read([{ key: 'contended', window: MINUTE }], T0), [1]);
+    await store.close();
   });
 
   it('a late rolling rollback never removes another call’s entry, even after a sweep', async () => {
