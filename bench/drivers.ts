@@ -94,26 +94,36 @@ export class StdioDriver implements Driver {
  * as an SSE stream (whichever the server chooses). */
 export class HttpDriver implements Driver {
   private nextId = 1;
-  private readonly agent = new Agent({ keepAlive: true, maxSockets: 256 });
   private session: string | undefined;
 
-  private constructor(private readonly url: URL) {}
+  private constructor(
+    private readonly url: URL,
+    private readonly agent: Agent,
+    /** Whether the agent is this driver's own (and is destroyed with it). */
+    private readonly ownAgent: boolean,
+  ) {}
 
-  /** Initializes a session, retrying until the listener is up (or `timeoutMs` passes). */
-  static async connect(url: string, timeoutMs = 20_000): Promise<HttpDriver> {
-    const deadline = Date.now() + timeoutMs;
+  /** Initializes a session, retrying until the listener is up (or `timeoutMs` passes). With
+   * `agent`, requests go through that agent (shared with other drivers, left open by close()). */
+  static async connect(url: string, opts: { timeoutMs?: number; agent?: Agent } = {}): Promise<HttpDriver> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
     for (;;) {
-      const driver = new HttpDriver(new URL(url));
+      const driver = new HttpDriver(new URL(url), opts.agent ?? new Agent({ keepAlive: true, maxSockets: 256 }), opts.agent === undefined);
       try {
         await driver.call('initialize', INITIALIZE);
         await driver.post({ jsonrpc: '2.0', method: 'notifications/initialized' });
         return driver;
       } catch (err) {
-        driver.agent.destroy();
+        if (driver.ownAgent) driver.agent.destroy();
         if (Date.now() > deadline) throw err;
         await new Promise((r) => setTimeout(r, 100));
       }
     }
+  }
+
+  /** The session id the server gave, if any. */
+  get sessionId(): string | undefined {
+    return this.session;
   }
 
   async call(method: string, params: Record<string, unknown>): Promise<unknown> {
@@ -158,7 +168,7 @@ export class HttpDriver implements Driver {
         req.end();
       });
     }
-    this.agent.destroy();
+    if (this.ownAgent) this.agent.destroy();
   }
 }
 

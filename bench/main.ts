@@ -1,9 +1,11 @@
-// The benchmark suite: the proxy end to end, the decision engine, the counter stores.
-//   npm run bench [-- --quick] [-- --json FILE] [-- --only proxy,engine,state]
+// The benchmark suite: the proxy end to end (stdio and HTTP, next to their floors and to other
+// proxies), the listener against open sessions, per-call cost as a long rolling window fills,
+// the decision engine, the counter stores.
+//   npm run bench [-- --quick] [-- --json FILE] [-- --only proxy,sessions,growth,engine,state]
 // Each part runs in a process of its own (nothing warmed or allocated by one part is seen by
 // the next); their tables are printed in turn and their figures gathered into one JSON file.
-// Options not listed here (--rounds, --profile, --only for the proxy's modes) go to
-// bench/proxy.ts when it is run by itself.
+// Options not listed here (--rounds, --profile, --only for the proxy's modes; --calls,
+// --budget for growth; --levels for sessions) go to each part when it is run by itself.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -11,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
-const PARTS = ['proxy', 'engine', 'state'] as const;
+const PARTS = ['proxy', 'sessions', 'growth', 'engine', 'state'] as const;
 
 const quick = process.argv.includes('--quick');
 const jsonIndex = process.argv.indexOf('--json');
@@ -32,11 +34,14 @@ async function main(): Promise<void> {
   const started = Date.now();
   const tmp = mkdtempSync(join(tmpdir(), 'intercept-bench-'));
   const figures: Record<string, unknown> = {};
+  const seconds: Record<string, number> = {};
   try {
     for (const part of PARTS.filter((p) => only.includes(p))) {
       process.stdout.write(`\n== ${part} ==\n`);
       const file = join(tmp, `${part}.json`);
+      const t0 = Date.now();
       await run(part, file);
+      seconds[part] = Math.round((Date.now() - t0) / 1000);
       figures[part] = JSON.parse(readFileSync(file, 'utf8'));
     }
   } finally {
@@ -49,8 +54,9 @@ async function main(): Promise<void> {
     platform: `${process.platform} ${process.arch}`,
     loadAverage: (await import('node:os')).loadavg(),
   };
-  process.stdout.write(`\n${machine.nproc} × ${machine.cpu}, Node ${machine.node}; ${((Date.now() - started) / 1000).toFixed(0)} s\n`);
-  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), quick, machine, ...figures }, null, 2) + '\n');
+  const parts = Object.entries(seconds).map(([part, s]) => `${part} ${s} s`).join(', ');
+  process.stdout.write(`\n${machine.nproc} × ${machine.cpu}, Node ${machine.node}, load average ${machine.loadAverage.map((l) => l.toFixed(1)).join(' ')}; ${((Date.now() - started) / 1000).toFixed(0)} s (${parts})\n`);
+  if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ date: new Date().toISOString(), quick, machine, seconds, ...figures }, null, 2) + '\n');
 }
 
 main().catch((err: unknown) => {

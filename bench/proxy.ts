@@ -4,7 +4,10 @@
 // order rotating each round), so slow drift of a shared machine lands on every mode alike.
 // Per mode and round: latency of one call at a time (p50, p99) and throughput with 64 in
 // flight; figures are medians over rounds, and so are the ratios to the direct connection
-// and to the byte relay, which are taken within each round.
+// and to the byte relay, which are taken within each round. The HTTP modes are also compared
+// with the HTTP floor (http-floor.ts, the HTTP analogue of the relay) and with each other, the
+// same way. supergateway's default, stateless mode (a new server process per request) is
+// measured once after the rounds, on its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +23,7 @@ const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
 const INTERCEPT = join(ROOT, 'bin', 'intercept.js');
 const MCP_PROXY = join(ROOT, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
+const SUPERGATEWAY = join(ROOT, 'node_modules', 'supergateway', 'dist', 'index.js');
 const ECHO = join(HERE, 'echo-server.mjs');
 const REALISTIC = join(HERE, 'policies', 'realistic.yaml');
 const EMPTY = join(HERE, 'policies', 'empty.yaml');
@@ -36,6 +40,10 @@ const SEQUENTIAL = quick ? 400 : 3_000;
 const CONCURRENT = quick ? 3_000 : 20_000;
 const WARMUP = quick ? 1_000 : 5_000;
 const IN_FLIGHT = 64;
+/** supergateway without --stateful spawns the server for every request: a few calls only. */
+const STATELESS_SEQUENTIAL = quick ? 10 : 30;
+const STATELESS_CONCURRENT = quick ? 24 : 64;
+const STATELESS_IN_FLIGHT = 8;
 const only = flag('--only')?.split(',');
 /** `--profile DIR`: Intercept's processes write CPU profiles there (node --cpu-prof). */
 const profileDir = flag('--profile');
@@ -51,6 +59,10 @@ const CALLS: { name: string; arguments: Record<string, unknown> }[] = [
   { name: 'get_file_contents', arguments: { repo: 'acme/web', path: 'src/checkout.ts', ref: 'main' } },
 ];
 const SERVER = [NODE, ECHO, ...CALLS.map((c) => c.name)];
+/** The same command as one line, for supergateway (which runs it with a shell). */
+const SERVER_LINE = SERVER.map((a) => `'${a.replaceAll("'", `'\\''`)}'`).join(' ');
+/** The modes served over HTTP, compared with the HTTP floor and with each other. */
+const HTTP_MODES = ['http-floor', 'http', 'mcp-proxy', 'supergateway'];
 
 interface Started {
   driver: Driver;
@@ -85,7 +97,33 @@ export interface ModeResult {
   p50VsRelay?: number;
   throughputVsDirect?: number;
   throughputVsRelay?: number;
+  /** HTTP modes: against the HTTP floor, within each round. */
+  p50VsHttpFloor?: number;
+  throughputVsHttpFloor?: number;
+  /** HTTP modes: Intercept's listener (mode http) against this mode, within each round. */
+  interceptThroughputRatio?: number;
+  interceptP50Ratio?: number;
   rounds?: Sample[];
+}
+
+/** supergateway in its default (stateless) mode, measured once after the rounds. */
+export interface StatelessResult {
+  what: string;
+  skipped?: string;
+  sequential: number;
+  concurrent: number;
+  inFlight: number;
+  p50us?: number;
+  meanUs?: number;
+  callsPerSec?: number;
+  /** Intercept's listener (median over the rounds) against this. */
+  interceptThroughputRatio?: number;
+  interceptP50Ratio?: number;
+}
+
+export interface ProxyResults {
+  modes: ModeResult[];
+  supergatewayStateless?: StatelessResult;
 }
 
 async function stdioMode(command: string[]): Promise<Started> {
@@ -127,7 +165,13 @@ async function stopProcess(child: ChildProcess, exited: Promise<void>): Promise<
   clearTimeout(timer);
 }
 
-async function modes(tmp: string, redis: RedisHandle | undefined, relay: string): Promise<Mode[]> {
+function supergateway(port: number, stateful: boolean): string[] {
+  // Its defaults otherwise (log level info: every message is logged, as Intercept logs every
+  // decision). It listens on every interface; the client uses 127.0.0.1.
+  return [NODE, SUPERGATEWAY, '--stdio', SERVER_LINE, '--outputTransport', 'streamableHttp', ...(stateful ? ['--stateful'] : []), '--port', String(port)];
+}
+
+async function modes(tmp: string, redis: RedisHandle | undefined, relay: string, httpFloor: string): Promise<Mode[]> {
   return [
     { name: 'direct', what: 'client → echo server (stdio)', start: () => stdioMode(SERVER) },
     { name: 'relay', what: 'byte relay, no parsing (stdio)', start: () => stdioMode([NODE, relay, ...SERVER]) },
@@ -149,6 +193,14 @@ async function modes(tmp: string, redis: RedisHandle | undefined, relay: string)
       start: () => intercept(REALISTIC, ['--state-dsn', redis!.url, '--state-prefix', `bench-${Date.now()}`]),
     },
     {
+      name: 'http-floor',
+      what: 'HTTP floor: POST body → echo server over stdio → answer, no parsing',
+      start: async () => {
+        const port = await freePort();
+        return httpMode([NODE, httpFloor, String(port), ...SERVER], `http://127.0.0.1:${port}/mcp`);
+      },
+    },
+    {
       name: 'http',
       what: 'Intercept --transport http, realistic policy, memory:',
       start: async () => {
@@ -167,6 +219,14 @@ async function modes(tmp: string, redis: RedisHandle | undefined, relay: string)
         return httpMode([NODE, MCP_PROXY, '--host', '127.0.0.1', '--port', String(port), '--server', 'stream', '--', ...SERVER], `http://127.0.0.1:${port}/mcp`);
       },
     },
+    {
+      name: 'supergateway',
+      what: 'supergateway (npm) --outputTransport streamableHttp --stateful, no policy',
+      start: async () => {
+        const port = await freePort();
+        return httpMode(supergateway(port, true), `http://127.0.0.1:${port}/mcp`);
+      },
+    },
   ];
 }
 
@@ -183,44 +243,77 @@ async function warm(driver: Driver): Promise<void> {
   );
 }
 
-async function measure(driver: Driver): Promise<Sample> {
-  const samples: number[] = new Array(SEQUENTIAL);
-  for (let i = 0; i < SEQUENTIAL; i++) {
+async function measure(driver: Driver, sequential = SEQUENTIAL, concurrent = CONCURRENT, inFlight = IN_FLIGHT): Promise<Sample & { mean: number }> {
+  const samples: number[] = new Array(sequential);
+  for (let i = 0; i < sequential; i++) {
     const t0 = performance.now();
     await driver.call('tools/call', callAt(i));
     samples[i] = (performance.now() - t0) * 1000;
   }
+  const mean = samples.reduce((a, b) => a + b, 0) / samples.length;
   samples.sort((a, b) => a - b);
 
   let next = 0;
   const t0 = performance.now();
   await Promise.all(
-    Array.from({ length: IN_FLIGHT }, async () => {
-      while (next < CONCURRENT) await driver.call('tools/call', callAt(next++));
+    Array.from({ length: inFlight }, async () => {
+      while (next < concurrent) await driver.call('tools/call', callAt(next++));
     }),
   );
   const seconds = (performance.now() - t0) / 1000;
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), callsPerSec: CONCURRENT / seconds };
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), callsPerSec: concurrent / seconds, mean };
 }
 
-/** The relay as plain JavaScript, so neither a transpiler nor its memory sits in the hop. */
-async function buildRelay(tmp: string): Promise<string> {
+/** A hop (relay.ts, http-floor.ts) as plain JavaScript, so neither a transpiler nor its memory
+ * sits in it. */
+async function buildHop(tmp: string, name: string): Promise<string> {
   const { readFileSync } = await import('node:fs');
   const esbuild = await import('esbuild');
-  const out = join(tmp, 'relay.mjs');
-  const { code } = esbuild.transformSync(readFileSync(join(HERE, 'relay.ts'), 'utf8'), { loader: 'ts', format: 'esm', target: 'node20' });
+  const out = join(tmp, `${name}.mjs`);
+  const { code } = esbuild.transformSync(readFileSync(join(HERE, `${name}.ts`), 'utf8'), { loader: 'ts', format: 'esm', target: 'node20' });
   writeFileSync(out, code);
   return out;
 }
 
-export async function runProxyBench(): Promise<ModeResult[]> {
+/** supergateway's default mode, once: a few calls one at a time and a few in flight. */
+async function measureStateless(http: ModeResult | undefined): Promise<StatelessResult> {
+  const result: StatelessResult = {
+    what: 'supergateway (npm) --outputTransport streamableHttp (its default, stateless: the server is spawned for each request)',
+    sequential: STATELESS_SEQUENTIAL,
+    concurrent: STATELESS_CONCURRENT,
+    inFlight: STATELESS_IN_FLIGHT,
+  };
+  const port = await freePort();
+  let started: Started | undefined;
+  try {
+    started = await httpMode(supergateway(port, false), `http://127.0.0.1:${port}/mcp`);
+    await started.driver.call('tools/call', callAt(0));
+    const s = await measure(started.driver, STATELESS_SEQUENTIAL, STATELESS_CONCURRENT, STATELESS_IN_FLIGHT);
+    result.p50us = s.p50;
+    result.meanUs = s.mean;
+    result.callsPerSec = s.callsPerSec;
+    if (http?.callsPerSec !== undefined) result.interceptThroughputRatio = http.callsPerSec / s.callsPerSec;
+    if (http?.p50us !== undefined) result.interceptP50Ratio = http.p50us / s.p50;
+  } catch (err) {
+    result.skipped = `failed: ${err instanceof Error ? err.message : String(err)}`;
+  } finally {
+    await started?.stop().catch(() => {});
+  }
+  return result;
+}
+
+export async function runProxyBench(): Promise<ProxyResults> {
   const tmp = mkdtempSync(join(tmpdir(), 'intercept-bench-proxy-'));
   let redis: RedisHandle | undefined;
   if (redisSkipReason === undefined) redis = await startRedis();
   const running = new Map<string, Started>();
   const results: ModeResult[] = [];
+  let stateless: StatelessResult | undefined;
   try {
-    const all = (await modes(tmp, redis, await buildRelay(tmp))).filter((m) => !only || only.includes(m.name) || m.name === 'direct' || m.name === 'relay');
+    // Direct and the relay always run; the HTTP floor runs with any HTTP mode.
+    const wanted = (name: string) =>
+      !only || only.includes(name) || name === 'direct' || name === 'relay' || (name === 'http-floor' && only.some((m) => HTTP_MODES.includes(m)));
+    const all = (await modes(tmp, redis, await buildHop(tmp, 'relay'), await buildHop(tmp, 'http-floor'))).filter((m) => wanted(m.name));
     const active: Mode[] = [];
     for (const mode of all) {
       if (mode.skipped) {
@@ -243,10 +336,15 @@ export async function runProxyBench(): Promise<ModeResult[]> {
 
     const direct = rounds.get('direct')!;
     const relay = rounds.get('relay')!;
+    const floor = rounds.get('http-floor');
+    const intercept = rounds.get('http');
     const ratio = (samples: Sample[], base: Sample[], f: (s: Sample) => number) => median(samples.map((s, i) => f(s) / f(base[i]!)));
+    const p50 = (s: Sample) => s.p50;
+    const rate = (s: Sample) => s.callsPerSec;
     for (const mode of active) {
       const samples = rounds.get(mode.name)!;
       const started = running.get(mode.name)!;
+      const http = HTTP_MODES.includes(mode.name);
       results.push({
         mode: mode.name,
         what: mode.what,
@@ -259,40 +357,75 @@ export async function runProxyBench(): Promise<ModeResult[]> {
         p50VsRelay: ratio(samples, relay, (s) => s.p50),
         throughputVsDirect: ratio(samples, direct, (s) => s.callsPerSec),
         throughputVsRelay: ratio(samples, relay, (s) => s.callsPerSec),
+        p50VsHttpFloor: http && floor ? ratio(samples, floor, p50) : undefined,
+        throughputVsHttpFloor: http && floor ? ratio(samples, floor, rate) : undefined,
+        interceptThroughputRatio: http && intercept ? ratio(intercept, samples, rate) : undefined,
+        interceptP50Ratio: http && intercept ? ratio(intercept, samples, p50) : undefined,
         rounds: samples,
       });
     }
     // Keep the table in the order modes were declared.
     const order = all.map((m) => m.name);
     results.sort((a, b) => order.indexOf(a.mode) - order.indexOf(b.mode));
+    if (active.some((m) => m.name === 'supergateway')) {
+      // The other modes are stopped first: it spawns a process per request and should not
+      // share the machine with idle proxies.
+      await Promise.all([...running.values()].map((s) => s.stop().catch(() => {})));
+      running.clear();
+      stateless = await measureStateless(results.find((r) => r.mode === 'http'));
+    }
   } finally {
     await Promise.all([...running.values()].map((s) => s.stop().catch(() => {})));
     await redis?.stop();
     rmSync(tmp, { recursive: true, force: true });
   }
-  return results;
+  return { modes: results, supergatewayStateless: stateless };
 }
 
-export function proxyTable(results: ModeResult[]): string {
+export function proxyTable({ modes: results, supergatewayStateless: stateless }: ProxyResults): string {
   const lines = [
     `tools/call through each mode: ${SEQUENTIAL} calls one at a time, ${CONCURRENT} with ${IN_FLIGHT} in flight; median of ${ROUNDS} interleaved rounds`,
-    'mode        p50 µs   p99 µs    calls/s  peak RSS MiB  p50 × direct  p50 × relay  calls/s ÷ direct  calls/s ÷ relay',
+    'mode          p50 µs   p99 µs    calls/s  peak RSS MiB  p50 × direct  p50 × relay  calls/s ÷ direct  calls/s ÷ relay',
   ];
   for (const r of results) {
     if (r.skipped) {
-      lines.push(`${r.mode.padEnd(10)}  skipped: ${r.skipped}`);
+      lines.push(`${r.mode.padEnd(12)}  skipped: ${r.skipped}`);
       continue;
     }
     lines.push(
-      `${r.mode.padEnd(10)} ${cell(r.p50us, 1, 7)}  ${cell(r.p99us, 1, 7)}  ${cell(r.callsPerSec, 0, 9)}  ${cell(r.peakRssMiB, 1, 12)}  ${cell(r.p50VsDirect, 2, 12)}  ${cell(r.p50VsRelay, 2, 11)}  ${cell(r.throughputVsDirect, 2, 16)}  ${cell(r.throughputVsRelay, 2, 15)}`,
+      `${r.mode.padEnd(12)} ${cell(r.p50us, 1, 7)}  ${cell(r.p99us, 1, 7)}  ${cell(r.callsPerSec, 0, 9)}  ${cell(r.peakRssMiB, 1, 12)}  ${cell(r.p50VsDirect, 2, 12)}  ${cell(r.p50VsRelay, 2, 11)}  ${cell(r.throughputVsDirect, 2, 16)}  ${cell(r.throughputVsRelay, 2, 15)}`,
     );
   }
-  const http = results.find((r) => r.mode === 'http');
-  const other = results.find((r) => r.mode === 'mcp-proxy');
-  if (http?.callsPerSec && other?.callsPerSec) {
-    lines.push(`HTTP: Intercept ${(http.callsPerSec / other.callsPerSec).toFixed(2)}× the throughput of mcp-proxy, p50 ${(http.p50us! / other.p50us!).toFixed(2)}× its p50`);
+  const httpRows = results.filter((r) => HTTP_MODES.includes(r.mode) && !r.skipped);
+  if (httpRows.length > 1) {
+    lines.push(
+      '',
+      'HTTP modes: ratios within each round (median over rounds); "Intercept ÷" is Intercept\'s listener (http) against the mode',
+      'mode          p50 µs    calls/s  p50 × floor  calls/s ÷ floor  Intercept calls/s ÷  Intercept p50 ÷',
+    );
+    for (const r of httpRows) {
+      lines.push(
+        `${r.mode.padEnd(12)} ${cell(r.p50us, 1, 7)}  ${cell(r.callsPerSec, 0, 9)}  ${cell(r.p50VsHttpFloor, 2, 11)}  ${cell(r.throughputVsHttpFloor, 2, 15)}  ${cell(r.interceptThroughputRatio, 2, 19)}  ${cell(r.interceptP50Ratio, 2, 15)}`,
+      );
+    }
+    const http = results.find((r) => r.mode === 'http');
+    const vs = (mode: string) => {
+      const r = results.find((x) => x.mode === mode);
+      return r?.interceptThroughputRatio === undefined ? undefined : `${r.interceptThroughputRatio.toFixed(2)}× ${mode}'s`;
+    };
+    const parts = [vs('mcp-proxy'), vs('supergateway'), http?.throughputVsHttpFloor === undefined ? undefined : `${http.throughputVsHttpFloor.toFixed(2)}× the HTTP floor's`].filter((x) => x !== undefined);
+    if (parts.length > 0) lines.push(`HTTP throughput: Intercept ${parts.join(', ')}`);
   }
-  lines.push('modes:', ...results.map((r) => `  ${r.mode.padEnd(10)} ${r.what}`));
+  if (stateless) {
+    if (stateless.skipped) lines.push(`supergateway, stateless: ${stateless.skipped}`);
+    else {
+      lines.push(
+        `supergateway, stateless (its default; measured once after the rounds): p50 ${cell(stateless.p50us, 0, 0)} µs one at a time (${stateless.sequential} calls), ${cell(stateless.callsPerSec, 1, 0)} calls/s with ${stateless.inFlight} in flight (${stateless.concurrent} calls); Intercept ${cell(stateless.interceptThroughputRatio, 0, 0)}× its throughput`,
+      );
+    }
+  }
+  lines.push('modes:', ...results.map((r) => `  ${r.mode.padEnd(12)} ${r.what}`));
+  if (stateless) lines.push(`  ${'(stateless)'.padEnd(12)} ${stateless.what}`);
   return lines.join('\n');
 }
 
@@ -302,7 +435,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   runProxyBench()
     .then((results) => {
       process.stdout.write(proxyTable(results) + '\n');
-      if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ ...proxySettings, modes: results }, null, 2) + '\n');
+      if (jsonFile) writeFileSync(jsonFile, JSON.stringify({ ...proxySettings, ...results }, null, 2) + '\n');
     })
     .catch((err: unknown) => {
       process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

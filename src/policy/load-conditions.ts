@@ -69,7 +69,8 @@ export function checkArgsPath(
   const text = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
   if (text === undefined || !text.startsWith('args.')) return { message: `${label} must start with "args.", got ${shown(node)}` };
   if (text === 'args.') return { message: `${label} must name ${named} after "args.", got "args."` };
-  if (text.split('.').includes('')) return { message: `${label} must not have empty segments, got ${JSON.stringify(text)}` };
+  // An empty segment (text starts with "args.", so not the first): `..` or a trailing dot.
+  if (text.endsWith('.') || text.includes('..')) return { message: `${label} must not have empty segments, got ${JSON.stringify(text)}` };
   return { path: text };
 }
 

@@ -34,17 +34,28 @@ export class Reader {
 
   constructor(
     private readonly file: string,
-    private readonly doc: Document,
+    /** For aliases; undefined for a tree from yaml-simple.ts, which has none. */
+    private readonly doc: Document | undefined,
     private readonly lineCounter: LineCounter,
   ) {}
 
   pos(offset: number): SourcePos {
-    const { line, col } = this.lineCounter.linePos(offset);
-    return { file: this.file, line, col };
+    // LineCounter.linePos's search, without its intermediate object.
+    const starts = this.lineCounter.lineStarts;
+    let low = 0;
+    let high = starts.length;
+    while (low < high) {
+      const mid = (low + high) >> 1;
+      if (starts[mid]! < offset) low = mid + 1;
+      else high = mid;
+    }
+    if (starts[low] === offset) return { file: this.file, line: low + 1, col: 1 };
+    if (low === 0) return { file: this.file, line: 0, col: offset };
+    return { file: this.file, line: low, col: offset - starts[low - 1]! + 1 };
   }
 
   posOf(node: { range?: readonly [number, number, number] | null } | null | undefined): SourcePos {
-    return this.pos(node?.range?.[0] ?? 0);
+    return this.pos(offsetOf(node));
   }
 
   issue(at: SourcePos, path: string, message: string): void {
@@ -60,7 +71,7 @@ export class Reader {
   /** Follows aliases (`*name`) to the node they stand for. */
   resolve(node: unknown): YNode | undefined {
     let current = node;
-    for (let hops = 0; isAlias(current) && hops < 100; hops++) current = current.resolve(this.doc);
+    for (let hops = 0; isAlias(current) && this.doc && hops < 100; hops++) current = current.resolve(this.doc);
     return isScalar(current) || isMap(current) || isSeq(current) ? current : undefined;
   }
 
@@ -70,29 +81,58 @@ export class Reader {
     const out = new Map<string, Field>();
     for (const pair of map.items) {
       const keyNode = this.resolve(pair.key);
-      const keyPos = this.posOf(isAlias(pair.key) ? pair.key : keyNode);
+      const keyAt = offsetOf(isAlias(pair.key) ? pair.key : keyNode);
       if (!keyNode || !isScalar(keyNode) || keyNode.value === null || typeof keyNode.value === 'object') {
-        this.issue(keyPos, path, 'keys must be plain names');
+        this.issue(this.pos(keyAt), path, 'keys must be plain names');
         continue;
       }
       const key = scalarText(keyNode);
       const first = out.get(key);
       if (first) {
-        this.issue(keyPos, path, `duplicate key ${JSON.stringify(key)} (first defined at line ${first.keyPos.line})`);
+        this.issue(this.pos(keyAt), path, `duplicate key ${JSON.stringify(key)} (first defined at line ${first.keyPos.line})`);
         continue;
       }
       if (known && !known.includes(key)) {
         // Two edits turn almost any short word into another (`per` into `key`): keep
         // suggestions for words of three letters or fewer to one edit.
         const guess = suggest(key, known, key.length <= 3 ? 1 : 2);
-        this.issue(keyPos, path, `unknown key ${JSON.stringify(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`);
+        this.issue(this.pos(keyAt), path, `unknown key ${JSON.stringify(key)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`);
         continue;
       }
       const written = pair.value as { range?: readonly [number, number, number] | null } | null;
-      const blank = !written?.range || (isScalar(written) && written.value === null && written.range[0] === written.range[1]);
-      out.set(key, { key, keyPos, value: this.resolve(pair.value), valuePos: blank ? keyPos : this.posOf(written) });
+      const range = written?.range;
+      const blank = !range || (isScalar(written) && written.value === null && range[0] === range[1]);
+      out.set(key, new ReadField(this, key, keyAt, this.resolve(pair.value), blank ? undefined : range[0]));
     }
     return out;
+  }
+}
+
+function offsetOf(node: { range?: readonly [number, number, number] | null } | null | undefined): number {
+  return node?.range?.[0] ?? 0;
+}
+
+/** A field whose positions are worked out when first asked for: most never are. */
+class ReadField implements Field {
+  #keyPos: SourcePos | undefined;
+  #valuePos: SourcePos | undefined;
+
+  constructor(
+    private readonly reader: Reader,
+    readonly key: string,
+    private readonly keyAt: number,
+    readonly value: YNode | undefined,
+    /** undefined: the value is blank, and its position the key's. */
+    private readonly valueAt: number | undefined,
+  ) {}
+
+  get keyPos(): SourcePos {
+    return (this.#keyPos ??= this.reader.pos(this.keyAt));
+  }
+
+  get valuePos(): SourcePos {
+    if (this.valueAt === undefined) return this.keyPos;
+    return (this.#valuePos ??= this.reader.pos(this.valueAt));
   }
 }
 
