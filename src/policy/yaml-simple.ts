@@ -253,9 +253,7 @@ class SimpleParser {
 
   /** The items pushed since `base`, as an array of their own. */
   private take(base: number): unknown[] {
-    const items = this.stack.slice(base);
-    this.stack.length = base;
-    return items;
+    return this.stack.splice(base);
   }
 
   /** A block collection starting on the current line, more indented than its parent. */
