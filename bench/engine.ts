@@ -8,7 +8,7 @@
 // policies carry no regex: re2-wasm's heap is a fixed 16 MiB that compiled patterns are not
 // given back to, and it runs out after about 10,000 of them in one process.)
 import { readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { compile, type CompiledPolicy } from '../src/engine/compile.js';
@@ -16,11 +16,8 @@ import type { ToolCall, ToolSchemaInfo } from '../src/engine/types.js';
 import type { Condition, Policy, Rule, ToolPolicy } from '../src/policy/model.js';
 import { parsePolicy } from '../src/policy/load.js';
 import { median } from './stats.js';
+import { HERE, jsonFile, quick } from './cli.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const quick = process.argv.includes('--quick');
-const jsonIndex = process.argv.indexOf('--json');
-const jsonFile = jsonIndex > 0 ? process.argv[jsonIndex + 1] : undefined;
 /** Each figure is the median of this many timed runs. */
 const RUNS = quick ? 3 : 7;
 /** Target length of one timed run. */

@@ -14,27 +14,17 @@
 // window cannot hold the run for hours; its row says so, and its tenths are of the calls made.
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { redisSkipReason, startRedis, type RedisHandle } from '../test/support/redis-server.js';
 import { StdioDriver } from './drivers.js';
 import { cell, peakRssMiB, percentile } from './stats.js';
+import { ECHO, HERE, INTERCEPT, NODE, flag, jsonFile, quick } from './cli.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
-const INTERCEPT = join(ROOT, 'bin', 'intercept.js');
-const ECHO = join(HERE, 'echo-server.mjs');
 const POLICY = join(HERE, 'policies', 'growth.yaml');
-const NODE = process.execPath;
 const SERVER = [NODE, ECHO, 'grow', 'warm'];
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-const quick = process.argv.includes('--quick');
-const jsonFile = flag('--json');
 const CALLS = Number(flag('--calls') ?? (quick ? 10_000 : 100_000));
 const WARMUP = Number(flag('--warmup') ?? (quick ? 3_000 : 5_000));
 const BLOCK = 100;

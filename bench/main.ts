@@ -9,15 +9,11 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { HERE, jsonFile, quick } from './cli.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
 const PARTS = ['proxy', 'sessions', 'growth', 'engine', 'state'] as const;
 
-const quick = process.argv.includes('--quick');
-const jsonIndex = process.argv.indexOf('--json');
-const jsonFile = jsonIndex > 0 ? process.argv[jsonIndex + 1] : undefined;
 const onlyIndex = process.argv.indexOf('--only');
 const only = onlyIndex > 0 ? process.argv[onlyIndex + 1]!.split(',') : [...PARTS];
 

@@ -11,30 +11,20 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/support/wait.js';
 import { redisSkipReason, startRedis, type RedisHandle } from '../test/support/redis-server.js';
 import { HttpDriver, StdioDriver, type Driver } from './drivers.js';
 import { cell, median, peakRssMiB, percentile } from './stats.js';
+import { ECHO, HERE, INTERCEPT, NODE, ROOT, flag, jsonFile, quick } from './cli.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
-const INTERCEPT = join(ROOT, 'bin', 'intercept.js');
 const MCP_PROXY = join(ROOT, 'node_modules', 'mcp-proxy', 'dist', 'bin', 'mcp-proxy.mjs');
 const SUPERGATEWAY = join(ROOT, 'node_modules', 'supergateway', 'dist', 'index.js');
-const ECHO = join(HERE, 'echo-server.mjs');
 const REALISTIC = join(HERE, 'policies', 'realistic.yaml');
 const EMPTY = join(HERE, 'policies', 'empty.yaml');
-const NODE = process.execPath;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-const quick = process.argv.includes('--quick');
-const jsonFile = flag('--json');
 const ROUNDS = Number(flag('--rounds') ?? (quick ? 3 : 7));
 const SEQUENTIAL = quick ? 400 : 3_000;
 const CONCURRENT = quick ? 3_000 : 20_000;

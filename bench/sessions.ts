@@ -16,27 +16,17 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../test/support/wait.js';
 import { HttpDriver } from './drivers.js';
 import { cell, median, percentile } from './stats.js';
+import { ECHO, HERE, INTERCEPT, NODE, flag, jsonFile, quick } from './cli.js';
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(HERE, '..');
-const INTERCEPT = join(ROOT, 'bin', 'intercept.js');
-const ECHO = join(HERE, 'echo-server.mjs');
 const UPSTREAM = join(HERE, 'session-upstream.sh');
 const REALISTIC = join(HERE, 'policies', 'realistic.yaml');
-const NODE = process.execPath;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : undefined;
-}
-const quick = process.argv.includes('--quick');
-const jsonFile = flag('--json');
 const LEVELS = (flag('--levels') ?? '1,100,1000').split(',').map(Number);
 const CALLS = quick ? 200 : 1_000;
 const ROUNDS = Number(flag('--rounds') ?? (quick ? 3 : 7));

@@ -139,7 +139,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   }
   await prepareUpstream(upstream);
-  const session: SessionContext = { upstream, policy: holder, store: state.store, log, maxMessageBytes, maxMessageDepth, failMode: flags.stateFailMode, statePrefix };
+  const session: SessionContext = { upstream, policy: holder, store: state.store, log, maxMessageBytes, maxMessageDepth, failMode: flags.stateFailMode };
   const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
     if (!isLoopback(flags.bind) && authToken === undefined) {

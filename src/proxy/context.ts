@@ -14,7 +14,6 @@ export interface SessionContext {
   /** Deepest nesting accepted in any message, from either side (see jsonrpc/depth.ts). */
   maxMessageDepth: number;
   failMode: FailMode;
-  statePrefix?: string;
   /** How long a child server gets to exit by itself after its stdin closes, and after SIGTERM. */
   graceMs?: number;
 }

@@ -27,7 +27,6 @@ export interface GateDeps {
   store: CounterStore;
   /** Whose counters `scope: session` means. */
   sessionId: string;
-  statePrefix?: string;
   failMode: FailMode;
   now: () => number;
   log: Logger;
@@ -68,7 +67,7 @@ export async function gateCall(call: ToolCall, deps: GateDeps): Promise<GateOutc
 async function readCounters(reads: readonly CounterRef[], deps: GateDeps): Promise<Map<string, number> | undefined> {
   try {
     const values = await deps.store.read(
-      reads.map((ref) => ({ key: storageKey(ref, deps.sessionId, deps.statePrefix), window: ref.window })),
+      reads.map((ref) => ({ key: storageKey(ref, deps.sessionId), window: ref.window })),
       deps.now(),
     );
     return new Map(reads.map((ref, i) => [ref.id, values[i] ?? 0]));
@@ -81,7 +80,7 @@ async function readCounters(reads: readonly CounterRef[], deps: GateDeps): Promi
 
 async function reserve(charges: Charge[], deps: GateDeps): Promise<{ reservation?: Reservation } | { denial: Denial }> {
   const items = charges.map((c) => ({
-    key: storageKey(c.ref, deps.sessionId, deps.statePrefix),
+    key: storageKey(c.ref, deps.sessionId),
     window: c.ref.window,
     amount: c.amount,
     limits: c.limits,

@@ -35,7 +35,6 @@ export interface InterceptorOptions {
   policy: () => PolicyInForce;
   store: CounterStore;
   sessionId: string;
-  statePrefix?: string;
   failMode?: FailMode;
   log: Logger;
   now?: () => number;
@@ -236,7 +235,6 @@ export class Interceptor {
       listTools: this.own.toolsList(callParams),
       store: this.opts.store,
       sessionId: this.opts.sessionId,
-      statePrefix: this.opts.statePrefix,
       failMode: this.failMode,
       now: this.now,
       log: this.opts.log,

@@ -57,13 +57,13 @@ export class OwnRequests {
   /** The proxy's own tools/list, in the era of the call that needs it (a 2026-07-28 call's
    * `_meta` is copied onto it). */
   toolsList(callParams: unknown): PageFetcher {
-    const meta = metaOf(callParams);
-    const modernMeta: Record<string, unknown> | undefined =
-      meta && isModernParams(callParams) ? Object.fromEntries(MODERN_META_KEYS.filter((k) => k in meta).map((k) => [k, meta[k]])) : undefined;
+    // Made for every call but rarely used (only when the catalogue lacks the tool): the
+    // `_meta` is picked when a page is fetched, not before.
     return async (cursor) => {
       const params: Record<string, unknown> = {};
       if (cursor !== undefined) params.cursor = cursor;
-      if (modernMeta) params._meta = modernMeta;
+      const meta = metaOf(callParams);
+      if (meta && isModernParams(callParams)) params._meta = Object.fromEntries(MODERN_META_KEYS.filter((k) => k in meta).map((k) => [k, meta[k]]));
       const response = await this.request('tools/list', params);
       if (response.error || !isObject(response.result)) {
         throw new Error(`tools/list failed: ${response.error?.message ?? 'no result'}`);

@@ -35,7 +35,6 @@ export function openPipeline(ctx: SessionContext, key: string, client: Channel, 
     policy: () => ctx.policy.current(),
     store: ctx.store,
     sessionId: key,
-    statePrefix: ctx.statePrefix,
     failMode: ctx.failMode,
     log: ctx.log,
   });

@@ -48,7 +48,6 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
     policy: () => opts.policy.current(),
     store: opts.store,
     sessionId: randomUUID(),
-    statePrefix: opts.statePrefix,
     failMode: opts.failMode,
     log,
   });

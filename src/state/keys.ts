@@ -5,8 +5,10 @@
 // The session id is escaped so that it holds no ':' (and '%' is escaped so the escaping is
 // reversible); the first ':' after `s:` therefore ends it, whatever either id contains.
 //
-// The namespace prefix (--state-prefix) is applied here and nowhere else: memory and SQLite
-// store the key as is, and the Redis store (keysHavePrefix) moves the prefix into its hash tag.
+// The namespace (--state-prefix) is the store's own: the SQLite store puts it before every key
+// (one file is shared by every policy on a machine), the Redis store makes it the keys' hash
+// tag, and the memory store, one per process, needs none. `prefix` here is for callers that
+// share one store between namespaces themselves.
 import type { CounterRef } from '../engine/types.js';
 
 function escapeSession(sessionId: string): string {

@@ -80,11 +80,10 @@ export async function openCounterStore(flags: StateFlags): Promise<OpenedStore> 
   if (dsn !== undefined) {
     // Loaded only when used: a proxy on SQLite never carries the Redis client.
     const { RedisCounterStore } = await import('./redis.js');
-    // The proxy's keys carry the prefix already (storageKey): Redis puts it in the hash tag only.
-    const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, keysHavePrefix: true, log: flags.log });
+    const store = await RedisCounterStore.connect(dsn, { prefix: flags.prefix, log: flags.log });
     return { store, description: `${isClusterDsn(dsn) ? 'redis cluster' : 'redis'} ${maskDsn(dsn)}` };
   }
   const path = join(flags.stateDir ?? DEFAULT_STATE_DIR, SQLITE_FILE);
   const { SqliteCounterStore } = await import('./sqlite.js');
-  return { store: SqliteCounterStore.open(path), description: `sqlite ${path}` };
+  return { store: SqliteCounterStore.open(path, { prefix: flags.prefix }), description: `sqlite ${path}` };
 }

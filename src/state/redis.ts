@@ -11,8 +11,7 @@
 //   {intercept:<prefix>}<key>@<unit>:<window start ms>   calendar counter (a string)
 //   {intercept:<prefix>}<key>@buckets                    rolling counter (a hash of buckets)
 // `{`, `}` and `%` in the prefix are %-escaped so the tag always ends where the prefix does.
-// <key> is the storage key within the namespace: the proxy's keys already start with the
-// prefix (keys.ts), so with `keysHavePrefix` it is taken off there and appears only in the tag.
+// <key> is the storage key within the namespace (keys.ts): the prefix appears only in the tag.
 // The suffix after the last `@` never contains `@`, so two different counters never share a
 // key. A namespace lives in one slot, i.e. on one shard: to spread load across a cluster, use
 // several prefixes.
@@ -87,10 +86,6 @@ const WARN_EVERY_MS = 30_000;
 export interface RedisStoreOptions {
   /** Namespace for every key (the proxy's --state-prefix): it becomes the keys' hash tag. */
   prefix?: string;
-  /** The keys passed in already start with `prefix` (storageKey applied it, as the proxy's keys
-   * do): the store moves it into the hash tag instead of adding it again, and refuses a key
-   * outside the namespace. By default (false) the keys are relative and the store adds it. */
-  keysHavePrefix?: boolean;
   /** Per-command timeout; a call rejects after this long without an answer. */
   commandTimeoutMs?: number;
   log?: Logger;
@@ -138,8 +133,6 @@ function messageOf(err: unknown): string {
 export class RedisCounterStore extends BaseCounterStore<Handle> {
   private readonly client: Client;
   private readonly scripts: ScriptCommands;
-  private readonly prefix: string;
-  private readonly keysHavePrefix: boolean;
   /** `{intercept:<escaped prefix>}`: starts every key of the namespace. */
   private readonly tag: string;
   private readonly log: Logger | undefined;
@@ -156,9 +149,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
     this.client = client;
     this.endpoint = endpoint;
     this.log = opts.log;
-    this.prefix = opts.prefix ?? '';
-    this.keysHavePrefix = opts.keysHavePrefix ?? false;
-    this.tag = `{intercept:${escapeTag(this.prefix)}}`;
+    this.tag = `{intercept:${escapeTag(opts.prefix ?? '')}}`;
     this.scripts = defineScripts(client);
     // Always listen: an 'error' event without a listener would be reported as unhandled.
     client.on('error', (err: unknown) => this.trouble(`counter store (redis) error: ${messageOf(err)}`));
@@ -349,11 +340,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
 
   /** The hash tag, then the key within the namespace: the prefix appears once, in the tag. */
   private namespaced(key: string): string {
-    if (!this.keysHavePrefix) return this.tag + key;
-    if (!key.startsWith(this.prefix)) {
-      throw new RangeError(`counter ${key}: not in this store's namespace ${JSON.stringify(this.prefix)}`);
-    }
-    return this.tag + key.slice(this.prefix.length);
+    return this.tag + key;
   }
 
   /**

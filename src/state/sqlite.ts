@@ -105,6 +105,9 @@ function loadDatabaseClass(): DatabaseConstructor {
 // ---------------------------------------------------------------- the store
 
 export interface SqliteStoreOptions {
+  /** Namespace put before every key (the proxy's --state-prefix): every policy on a machine
+   * shares the default file, and no two may share a counter. */
+  prefix?: string;
   /** How long a call waits in all for another process's write lock before rejecting (ms); the
    * event loop is not blocked meanwhile. */
   busyTimeoutMs?: number;
@@ -200,7 +203,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       closeSync(openSync(path, 'a', 0o600));
       const Db = loadDatabaseClass();
       db = new Db(path, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
-      const store = new SqliteCounterStore(db, path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS);
+      const store = new SqliteCounterStore(db, path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, options.prefix ?? '');
       store.sweepQuietly((options.now ?? Date.now)());
       return store;
     } catch (err) {
@@ -218,6 +221,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     /** The file, for error messages. */
     readonly path: string,
     private readonly busyTimeoutMs: number,
+    private readonly prefix: string,
   ) {
     // Undo is one transaction: a rollback that failed (e.g. busy) may be tried again.
     super('after-undo');
@@ -279,7 +283,8 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
   async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
     this.assertOpen();
     checkItems(items);
-    const outcome = await this.retrying(() => this.reserveTx.immediate(items, now));
+    const scoped = this.prefix === '' ? items : items.map((item) => ({ ...item, key: this.prefix + item.key }));
+    const outcome = await this.retrying(() => this.reserveTx.immediate(scoped, now));
     if (++this.reservesSinceSweep >= SWEEP_EVERY) this.sweepQuietly(now);
     return outcome;
   }
@@ -288,7 +293,8 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     this.assertOpen();
     if (counters.length === 0) return [];
     // One read transaction: every value comes from the same snapshot.
-    return this.retrying(() => this.readTx.deferred(counters, now));
+    const scoped = this.prefix === '' ? counters : counters.map((c) => ({ ...c, key: this.prefix + c.key }));
+    return this.retrying(() => this.readTx.deferred(scoped, now));
   }
 
   async close(): Promise<void> {

@@ -8,25 +8,11 @@ import assert from 'node:assert/strict';
 import { RedisCounterStore } from '../../src/state/redis.js';
 import { parseRedisDsn } from '../../src/state/redis-dsn.js';
 import { checkStateDsn, maskDsn } from '../../src/state/open.js';
-import { createLogger, type Logger } from '../../src/log.js';
-import type { ReserveItem } from '../../src/state/store.js';
-import type { Limit, Window } from '../../src/policy/model.js';
 import { eventually, freePort } from '../support/wait.js';
 import { redisClusterSkipReason, startRedisCluster, type RedisClusterHandle } from '../support/redis-cluster.js';
+import { MINUTE, HOUR, ROLL60, T0, lte, one, recordingLogger } from '../support/counters.js';
 import { counterStoreContract } from './store-contract.js';
 
-const MINUTE: Window = { kind: 'calendar', unit: 'minute' };
-const HOUR: Window = { kind: 'calendar', unit: 'hour' };
-const ROLL60: Window = { kind: 'rolling', seconds: 60 };
-const T0 = Date.UTC(2026, 0, 15, 10, 0, 0, 0);
-const lte = (value: number): Limit => ({ value, inclusive: true });
-const one = (key: string, window: Window, limits: Limit[] = [], amount = 1): ReserveItem => ({ key, window, amount, limits });
-
-/** A logger that keeps its lines. */
-function recordingLogger(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  return { log: createLogger('debug', (l) => lines.push(l)), lines };
-}
 
 describe('cluster DSNs', () => {
   it('reads the nodes, the credentials and TLS, with the port defaulting to 6379', () => {

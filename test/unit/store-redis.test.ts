@@ -1,33 +1,18 @@
-import { bucketAt, bucketExpiry, rollingGeometry } from '../../src/state/rolling.js';
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { CLOCK_SKEW_MARGIN_MS, RedisCounterStore } from '../../src/state/redis.js';
-import { createLogger, type Logger } from '../../src/log.js';
+import { bucketAt, bucketExpiry, rollingGeometry } from '../../src/state/rolling.js';
 import { calendarWindowEnd } from '../../src/state/windows.js';
-import type { ReserveItem } from '../../src/state/store.js';
-import type { Limit, Window } from '../../src/policy/model.js';
 import { eventually, freePort } from '../support/wait.js';
 import { redisSkipReason, startRedis, type RedisHandle } from '../support/redis-server.js';
+import { MINUTE, HOUR, DAY, ROLL60, T0, lte, one, recordingLogger } from '../support/counters.js';
 import { counterStoreContract } from './store-contract.js';
 
 // Redis Cluster's slot function (CRC16 of the hash tag, mod 16384), as ioredis uses it.
 const keySlot = createRequire(import.meta.url)('cluster-key-slot') as (key: string) => number;
 
-const MINUTE: Window = { kind: 'calendar', unit: 'minute' };
-const HOUR: Window = { kind: 'calendar', unit: 'hour' };
-const DAY: Window = { kind: 'calendar', unit: 'day' };
-const ROLL60: Window = { kind: 'rolling', seconds: 60 };
-const T0 = Date.UTC(2026, 0, 15, 10, 0, 0, 0);
-const lte = (value: number): Limit => ({ value, inclusive: true });
-const one = (key: string, window: Window, limits: Limit[] = [], amount = 1): ReserveItem => ({ key, window, amount, limits });
-
-/** A logger that keeps its lines. */
-function recordingLogger(): { log: Logger; lines: string[] } {
-  const lines: string[] = [];
-  return { log: createLogger('debug', (l) => lines.push(l)), lines };
-}
 
 if (redisSkipReason) {
   test('RedisCounterStore', { skip: redisSkipReason }, () => {});
