@@ -2,13 +2,17 @@
 // Mcp-Session-Id, or the legacy HTTP+SSE transport): its own interceptor and its own upstream
 // (a new child process, or a new remote session), ended on DELETE, when the SSE stream closes,
 // on idle timeout, when the upstream goes away, or when the proxy stops.
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { TransportChannel } from '../transport/http-channel.js';
+import { TransportChannel, type ClientTransport } from '../transport/http-channel.js';
+import { StreamableSessionTransport } from '../transport/streamable-server.js';
 import type { SessionContext } from './context.js';
 import type { Interceptor } from './interceptor.js';
 import { openPipeline, type Pipeline } from './pipeline.js';
 
-export type SessionTransport = Pick<Transport, 'send' | 'close' | 'onmessage' | 'onclose'>;
+/** A session's HTTP side: ours for Streamable HTTP, the SDK's for the legacy SSE transport. */
+export interface SessionTransport extends ClientTransport {
+  onmessage?(message: unknown): void;
+  onclose?(): void;
+}
 
 export class HttpSession {
   readonly channel: TransportChannel;
@@ -31,6 +35,9 @@ export class HttpSession {
     standingStream: boolean,
   ) {
     this.channel = new TransportChannel({ transport, log: ctx.log, standingStream });
+    if (transport instanceof StreamableSessionTransport) {
+      transport.onstanding = (open) => (open ? this.channel.standingOpened() : this.channel.standingClosed());
+    }
     transport.onmessage = (message) => {
       this.lastActive = Date.now();
       if (!this.pipeline) {

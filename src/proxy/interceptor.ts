@@ -370,7 +370,7 @@ export class Interceptor {
   }
 
   private relay(msg: unknown, raw: string | undefined, related?: JsonRpcId): void {
-    if (raw !== undefined) this.opts.client.sendRaw(raw, related);
+    if (raw !== undefined) this.opts.client.sendRaw(raw, msg, related);
     else this.opts.client.send(msg, related);
   }
 

@@ -1,26 +1,24 @@
 // 2026-07-28 clients are stateless: no initialize, no session id, every request self-contained.
-// Each request is served by its own stateless SDK transport, and every request with the same
-// session key goes through one interceptor and one upstream (for a command upstream, one
-// long-lived child per key). Clients choose their own request ids, so ids are rewritten to ids
-// unique on that upstream and restored on the way back. A client that closes a request's
-// response stream before the answer has cancelled it (the 2026 rule): the upstream is told with
+// Each request gets its own response stream, and every request with the same session key goes
+// through one interceptor and one upstream (for a command upstream, one long-lived child per
+// key). Clients choose their own request ids, so ids are rewritten to ids unique on that
+// upstream and restored on the way back. A client that closes a request's response stream
+// before the answer has cancelled it (the 2026 rule): the upstream is told with
 // `notifications/cancelled`.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
 import { INTERNAL_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import { idKey, isObject, type JsonRpcId } from '../jsonrpc/message.js';
 import type { Channel } from '../transport/channel.js';
+import { ResponseStream, acceptablePost, postKind } from '../transport/streamable-server.js';
 import type { SessionContext } from './context.js';
 import { openPipeline, type Pipeline } from './pipeline.js';
 
 interface InFlight {
-  transport: StreamableHTTPServerTransport;
+  stream: ResponseStream;
   originalId: JsonRpcId;
   answered: boolean;
 }
-
 export class ModernHub implements Channel {
   private readonly pipeline: Pipeline;
   private readonly inflight = new Map<string, InFlight>();
@@ -42,8 +40,7 @@ export class ModernHub implements Channel {
       for (const entry of this.inflight.values()) {
         if (entry.answered) continue;
         entry.answered = true;
-        const failure = errorResponse(entry.originalId, INTERNAL_ERROR, 'The MCP server behind the proxy has exited');
-        entry.transport.send(failure as JSONRPCMessage).catch(() => {});
+        entry.stream.write(JSON.stringify(errorResponse(entry.originalId, INTERNAL_ERROR, 'The MCP server behind the proxy has exited')), true);
       }
       this.inflight.clear();
       this.end('the server exited');
@@ -58,42 +55,43 @@ export class ModernHub implements Channel {
     return this.inflight.size === 0;
   }
 
-  /** Serves one 2026-07-28 POST whose body is `message` (already read and checked). */
+  /** Serves one 2026-07-28 POST whose body is `message` (already read and checked: a request
+   * or a notification). */
   async handle(req: IncomingMessage, res: ServerResponse, message: Record<string, unknown>): Promise<void> {
     this.lastActive = Date.now();
-    await this.pipeline.writable();
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
-    let proxyId: string | undefined;
-    transport.onmessage = (msg) => {
-      const value = msg as unknown as Record<string, unknown>;
-      if (typeof value.method !== 'string') return; // 2026 servers send no requests to answer
-      if (value.id !== undefined) {
-        proxyId = `${this.prefix}${++this.counter}`;
-        this.inflight.set(idKey(proxyId), { transport, originalId: value.id as JsonRpcId, answered: false });
-        this.pipeline.interceptor.fromClient({ kind: 'message', value: { ...value, id: proxyId } });
-        return;
-      }
-      this.pipeline.interceptor.fromClient({ kind: 'message', value: this.mapCancellation(value) });
+    if (!acceptablePost(req, res)) return;
+    const kind = postKind(message, res);
+    if (kind === 'refused') return;
+    if (kind === 'accepted') {
+      res.writeHead(202).end();
+      await this.pipeline.writable();
+      this.pipeline.interceptor.fromClient({ kind: 'message', value: this.mapCancellation(message) });
+      return;
+    }
+    const proxyId = `${this.prefix}${++this.counter}`;
+    const key = idKey(proxyId);
+    const entry: InFlight = {
+      originalId: message.id as JsonRpcId,
+      answered: false,
+      stream: new ResponseStream(res, {}, {
+        onClose: () => {
+          this.inflight.delete(key);
+          this.lastActive = Date.now();
+          if (entry.answered || this.ended) return;
+          entry.answered = true;
+          this.ctx.log.info('the client closed a response stream; cancelling the request');
+          this.pipeline.interceptor.fromClient({
+            kind: 'message',
+            value: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: proxyId, reason: 'The client closed the response stream' } },
+          });
+        },
+      }),
     };
-    res.on('close', () => {
-      if (proxyId === undefined) return;
-      const entry = this.inflight.get(idKey(proxyId));
-      this.inflight.delete(idKey(proxyId));
-      this.lastActive = Date.now();
-      if (entry && !entry.answered && !this.ended) {
-        this.ctx.log.info('the client closed a response stream; cancelling the request');
-        this.pipeline.interceptor.fromClient({
-          kind: 'message',
-          value: { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: proxyId, reason: 'The client closed the response stream' } },
-        });
-      }
-      void transport.close().catch(() => {});
-    });
-    await transport.start();
-    // The v1 transport predates 2026-07-28 and refuses its version header; the listener has
-    // checked that header against the body already, so the transport does not see it.
-    hideHeader(req, 'mcp-protocol-version');
-    await transport.handleRequest(req, res, message);
+    this.inflight.set(key, entry);
+    await this.pipeline.writable();
+    // A client that left while the request waited has cancelled it before it was sent.
+    if (!entry.stream.open) return;
+    this.pipeline.interceptor.fromClient({ kind: 'message', value: { ...message, id: proxyId } });
   }
 
   /** A client's `notifications/cancelled` names its own id: find the request it means. */
@@ -110,7 +108,7 @@ export class ModernHub implements Channel {
 
   // ---------------------------------------------------------------- Channel (towards clients)
 
-  send(message: unknown, related?: JsonRpcId): void {
+  send(message: unknown, related?: JsonRpcId, text?: string): void {
     if (!isObject(message)) return;
     const isResponse = typeof message.method !== 'string';
     const key = isResponse ? (typeof message.id === 'string' || typeof message.id === 'number' ? idKey(message.id) : undefined) : related !== undefined ? idKey(related) : undefined;
@@ -123,16 +121,14 @@ export class ModernHub implements Channel {
     this.lastActive = Date.now();
     if (isResponse) {
       entry.answered = true;
-      entry.transport.send({ ...message, id: entry.originalId } as unknown as JSONRPCMessage).catch((err: unknown) => {
-        this.ctx.log.debug('could not deliver a response to the client', { error: String(err) });
-      });
+      entry.stream.write(JSON.stringify({ ...message, id: entry.originalId }), true);
       return;
     }
-    entry.transport.send(message as unknown as JSONRPCMessage, { relatedRequestId: entry.originalId }).catch(() => {});
+    entry.stream.write(text ?? JSON.stringify(message), false);
   }
 
-  sendRaw(text: string, related?: JsonRpcId): void {
-    this.send(JSON.parse(text), related);
+  sendRaw(text: string, message: unknown, related?: JsonRpcId): void {
+    this.send(message, related, text);
   }
 
   end(reason: string): void {
@@ -142,14 +138,4 @@ export class ModernHub implements Channel {
     this.onEnded(this);
     this.pipeline.upstream.shutdown();
   }
-}
-
-/** Removes a request header from what later readers of `req` see (both header views). */
-function hideHeader(req: IncomingMessage, name: string): void {
-  delete req.headers[name];
-  const raw: string[] = [];
-  for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]!.toLowerCase() !== name) raw.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-  }
-  req.rawHeaders = raw;
 }

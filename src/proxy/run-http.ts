@@ -2,13 +2,14 @@
 //   http  Streamable HTTP at /mcp. 2025 clients get a session each (Mcp-Session-Id) with its own
 //         interceptor and upstream; 2026-07-28 clients are served statelessly (modern-hub.ts).
 //   sse   the legacy HTTP+SSE transport: GET /sse opens a session, POST /message?sessionId=.
-// The wire protocol is the SDK's (v1 server transports); this file decides who gets in
-// (http-guard.ts), which session a request belongs to, and when sessions end.
+// Streamable HTTP is answered by Intercept's own framing (transport/streamable-server.ts); the
+// legacy transport by the SDK's SSE server transport, loaded only in that mode. This file
+// decides who gets in (http-guard.ts), which session a request belongs to, and when sessions
+// end.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import type { SSEServerTransport } from '@modelcontextprotocol/sdk/server/sse.js';
 import { isModernVersion, modernVersionOf } from '../jsonrpc/eras.js';
 import { HEADER_MISMATCH, INVALID_REQUEST, PARSE_ERROR, SESSION_NOT_FOUND, TRANSPORT_ERROR } from '../jsonrpc/errors.js';
 import { exceedsDepth } from '../jsonrpc/depth.js';
@@ -22,6 +23,7 @@ import {
   tokenMatches,
 } from '../transport/http-guard.js';
 import { headerMismatch } from '../transport/modern-http.js';
+import { StreamableSessionTransport } from '../transport/streamable-server.js';
 import type { SessionContext } from './context.js';
 import { HttpSession } from './http-session.js';
 import { ModernHub } from './modern-hub.js';
@@ -249,7 +251,7 @@ export class HttpListener {
         return;
       }
       const session = this.knownSession(sessionId, req, res);
-      if (session) return this.serveSession(session, req, res, undefined);
+      if (session) await this.serveSession(session, req, res, undefined);
       return;
     }
     if (method !== 'POST') {
@@ -264,7 +266,7 @@ export class HttpListener {
     }
     if (sessionId !== undefined) {
       const session = this.knownSession(sessionId, req, res);
-      if (session) return this.serveSession(session, req, res, message);
+      if (session) await this.serveSession(session, req, res, message);
       return;
     }
     if (message.method !== 'initialize') {
@@ -277,34 +279,30 @@ export class HttpListener {
       sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
       return;
     }
-    const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: () => id });
-    const session = this.addSession(id, transport, false);
+    const session = this.addSession(id, new StreamableSessionTransport(id), false);
     session.start(key.key);
-    await transport.start();
-    await this.serveSession(session, req, res, message);
-    // The transport refused the initialize (a wrong Accept header, say): no session after all.
-    if (transport.sessionId === undefined) session.end('the initialize request was refused');
+    // Refused (a wrong Accept header, say): no session after all.
+    if (!(await this.serveSession(session, req, res, message))) session.end('the initialize request was refused');
   }
 
-  private async serveSession(session: HttpSession, req: IncomingMessage, res: ServerResponse, message: Record<string, unknown> | undefined): Promise<void> {
-    const transport = session.transport as StreamableHTTPServerTransport;
+  /** Serves one exchange of a session; false when a POST was refused. */
+  private async serveSession(session: HttpSession, req: IncomingMessage, res: ServerResponse, message: Record<string, unknown> | undefined): Promise<boolean> {
+    const transport = session.transport as StreamableSessionTransport;
     session.lastActive = Date.now();
-    if (req.method === 'POST') {
-      // A session with a request in flight is not idle; an open GET stream alone does not
-      // keep it alive.
-      session.busy++;
-      res.on('close', () => {
-        session.busy--;
-        session.lastActive = Date.now();
-      });
+    if (message === undefined) {
+      if (req.method === 'GET') transport.get(req, res);
+      else transport.delete(req, res);
+      return true;
     }
-    if (req.method === 'GET') {
-      // The standing stream: what waited for it goes out once the transport has registered it.
-      res.on('close', () => session.channel.standingClosed());
-      setImmediate(() => session.channel.standingOpened());
-    }
-    if (message !== undefined) await session.writable();
-    await transport.handleRequest(req, res, message);
+    // A session with a request in flight is not idle; an open GET stream alone does not keep
+    // it alive.
+    session.busy++;
+    res.on('close', () => {
+      session.busy--;
+      session.lastActive = Date.now();
+    });
+    await session.writable();
+    return transport.post(req, res, message);
   }
 
   private async modern(req: IncomingMessage, res: ServerResponse, message: Record<string, unknown>): Promise<void> {
@@ -349,10 +347,11 @@ export class HttpListener {
         return;
       }
     }
-    const transport = new SSEServerTransport(MESSAGE_PATH, res);
+    const sse = await import('@modelcontextprotocol/sdk/server/sse.js');
+    const transport = new sse.SSEServerTransport(MESSAGE_PATH, res);
     // The SDK names SSE sessions with a UUID (122 random bits); ours carry 192.
     (transport as unknown as { _sessionId: string })._sessionId = id;
-    this.addSession(id, transport, true);
+    this.addSession(id, transport as unknown as HttpSession['transport'], true);
     await transport.start();
   }
 
@@ -390,7 +389,7 @@ export class HttpListener {
       session.lastActive = Date.now();
     });
     await session.writable();
-    await (session.transport as SSEServerTransport).handlePostMessage(req, res, message);
+    await (session.transport as unknown as SSEServerTransport).handlePostMessage(req, res, message);
   }
 
   // ---------------------------------------------------------------- sessions

@@ -18,8 +18,10 @@ export interface Channel {
    * request or notification belongs to, so HTTP transports can put it on that request's
    * stream; byte streams ignore it. */
   send(message: unknown, related?: JsonRpcId): void;
-  /** Sends an already-serialised message unchanged (for relaying what was not modified). */
-  sendRaw(text: string, related?: JsonRpcId): void;
+  /** Sends `message` as `text`, its serialisation as it arrived (for relaying what was not
+   * modified): byte streams write the text, others route on the message, nothing is parsed
+   * twice. */
+  sendRaw(text: string, message: unknown, related?: JsonRpcId): void;
 }
 
 /** Parses one frame of text into an Inbound event (JSON.parse does not recurse, so any depth

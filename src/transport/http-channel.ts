@@ -1,9 +1,7 @@
-// A client Channel over one of the SDK's HTTP server transports (Streamable HTTP with a session,
-// or the legacy HTTP+SSE one). Responses go on the stream of the request they answer; server
-// requests and notifications go on the stream of the client request they belong to, or on the
-// session's standing stream (the GET stream, or the SSE stream) when they belong to none.
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+// A client Channel over one of the listener's session transports (Streamable HTTP with a
+// session, or the legacy HTTP+SSE one). Responses go on the stream of the request they answer;
+// server requests and notifications go on the stream of the client request they belong to, or
+// on the session's standing stream (the GET stream, or the SSE stream) when they belong to none.
 import { INTERNAL_ERROR, errorResponse } from '../jsonrpc/errors.js';
 import { idKey, isObject, type JsonRpcId } from '../jsonrpc/message.js';
 import type { Logger } from '../log.js';
@@ -12,8 +10,15 @@ import type { Channel } from './channel.js';
 /** How many unrelated server messages are kept while the client has no standing stream open. */
 const MAX_QUEUED = 256;
 
+/** What the channel needs of a session transport. `text`, when given, is the message's
+ * serialisation as it arrived; a transport that serialises itself may ignore it. */
+export interface ClientTransport {
+  send(message: unknown, options?: { relatedRequestId?: JsonRpcId }, text?: string): Promise<void>;
+  close(): Promise<void>;
+}
+
 export interface TransportChannelOptions {
-  transport: Pick<Transport, 'send'>;
+  transport: ClientTransport;
   log: Logger;
   /** Streamable HTTP only has a standing stream once the client opens a GET; until then
    * unrelated messages are queued. The legacy SSE stream is there from the start. */
@@ -28,7 +33,7 @@ export class TransportChannel implements Channel {
   /** Client requests not answered yet, so they can be failed if the upstream goes away. */
   private readonly inflight = new Map<string, JsonRpcId>();
   private standing: boolean;
-  private queue: unknown[] = [];
+  private queue: { message: unknown; text?: string }[] = [];
   private closed = false;
 
   constructor(private readonly opts: TransportChannelOptions) {
@@ -47,7 +52,7 @@ export class TransportChannel implements Channel {
     }
   }
 
-  send(message: unknown, related?: JsonRpcId): void {
+  send(message: unknown, related?: JsonRpcId, text?: string): void {
     if (this.closed) return;
     if (isResponse(message)) {
       if (message.id === null) {
@@ -56,18 +61,18 @@ export class TransportChannel implements Channel {
         return;
       }
       this.inflight.delete(idKey(message.id));
-      this.write(message, undefined);
+      this.write(message, undefined, text);
       return;
     }
     if (related !== undefined && this.inflight.has(idKey(related))) {
-      this.write(message, related);
+      this.write(message, related, text);
       return;
     }
-    this.unrelated(message);
+    this.unrelated(message, text);
   }
 
-  sendRaw(text: string, related?: JsonRpcId): void {
-    this.send(JSON.parse(text), related);
+  sendRaw(text: string, message: unknown, related?: JsonRpcId): void {
+    this.send(message, related, text);
   }
 
   /** The client opened its standing stream: deliver what waited for it. */
@@ -75,7 +80,7 @@ export class TransportChannel implements Channel {
     this.standing = true;
     const queued = this.queue;
     this.queue = [];
-    for (const message of queued) this.write(message, undefined);
+    for (const { message, text } of queued) this.write(message, undefined, text);
   }
 
   standingClosed(): void {
@@ -93,25 +98,25 @@ export class TransportChannel implements Channel {
     this.queue = [];
   }
 
-  private unrelated(message: unknown): void {
+  private unrelated(message: unknown, text: string | undefined): void {
     if (this.standing) {
-      this.write(message, undefined);
+      this.write(message, undefined, text);
       return;
     }
     if (this.queue.length >= MAX_QUEUED) {
       this.opts.log.warn('dropped a server message: the client has no stream open to receive it');
       return;
     }
-    this.queue.push(message);
+    this.queue.push({ message, text });
   }
 
-  private write(message: unknown, related: JsonRpcId | undefined): void {
+  private write(message: unknown, related: JsonRpcId | undefined, text: string | undefined): void {
     const options = related === undefined ? undefined : { relatedRequestId: related };
-    this.opts.transport.send(message as JSONRPCMessage, options).catch((err: unknown) => {
+    this.opts.transport.send(message, options, text).catch((err: unknown) => {
       if (related !== undefined) {
         // The request's stream is gone (the client stopped reading it): the standing stream
         // is the only way left to reach the client.
-        this.unrelated(message);
+        this.unrelated(message, text);
         return;
       }
       this.opts.log.debug('could not deliver a message to the client', { error: String(err) });

@@ -84,10 +84,7 @@ export class HttpUpstream implements Upstream {
     this.userHeaders = new Headers(spec.headers);
     this.channel = {
       send: (message) => this.enqueue(message),
-      sendRaw: (text) => {
-        const message = parseJson(text);
-        if (message !== undefined) this.enqueue(message);
-      },
+      sendRaw: (_text, message) => this.enqueue(message),
     };
   }
 

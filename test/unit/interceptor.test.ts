@@ -18,7 +18,7 @@ class Recorder implements Channel {
     this.lines.push(JSON.stringify(message));
     this.related.push(related);
   }
-  sendRaw(text: string, related?: JsonRpcId): void {
+  sendRaw(text: string, _message: unknown, related?: JsonRpcId): void {
     this.lines.push(text);
     this.related.push(related);
   }
