@@ -4,9 +4,8 @@
 // requirements(call) then decide(...). Synthetic policies have N tools with R rules each, every
 // rule one condition that passes (so every rule is walked), the conditions cycling through
 // lte, in, contains and exists. "typical" is bench/policies/realistic.yaml with the proxy
-// benchmark's four calls; its regex conditions stand for the regex operator. (The synthetic
-// policies carry no regex: re2-wasm's heap is a fixed 16 MiB that compiled patterns are not
-// given back to, and it runs out after about 10,000 of them in one process.)
+// benchmark's four calls; its regex conditions stand for the regex operator (the synthetic
+// policies carry none, so their figures stay comparable across runs).
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';

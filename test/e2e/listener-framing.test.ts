@@ -172,7 +172,8 @@ describe("the transport's refusals", TIMEOUT, () => {
 
   it('refuses a request whose id is in flight on the same session, and the first call still gets its own answer', async () => {
     const headers = await session();
-    const first = await postRaw(listener.url, call(20, 'trigger-long-running-operation', { duration: 0.8, steps: 1 }), headers);
+    // Runs for 3 s: its stream opens (headers arrive) after 1 s unanswered, while it still runs.
+    const first = await postRaw(listener.url, call(20, 'trigger-long-running-operation', { duration: 3, steps: 1 }), headers);
     const second = await request(listener.url, { body: call(20, 'echo', { message: 'same-id' }), headers });
     assert.equal(second.status, 400);
     assert.match(second.json?.error?.message ?? '', /already used by a request in flight/);
