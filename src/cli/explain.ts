@@ -1,5 +1,6 @@
 // `intercept explain`: the decision for one call, rule by rule, with no server. Counters are
-// assumed zero unless given with --counter; validate rules need --input-schema.
+// assumed zero unless given with --counter; validate rules need --input-schema. A call that
+// needs a human's approval is shown as held (nobody is asked) and exits 0, as an allowed one.
 import { compile } from '../engine/compile.js';
 import { decisionToJson, formatDecision } from '../engine/explain.js';
 import { rateLimitDenial } from '../engine/messages.js';
@@ -73,7 +74,7 @@ export async function runExplain(flags: ExplainFlags): Promise<number> {
   let decision: Decision = policy.decide({ call, now, counters, schema }, { trace: true });
 
   // Reserve the charges against a scratch store holding the assumed values, exactly as the
-  // proxy would against the real one.
+  // proxy would against the real one (for a held call, once it is approved).
   if (decision.allowed && decision.charges.length > 0) {
     const store = new MemoryCounterStore();
     const items = decision.charges.map((c) => ({ key: c.ref.id, window: c.ref.window, amount: c.amount, limits: c.limits }));
@@ -83,7 +84,8 @@ export async function runExplain(flags: ExplainFlags): Promise<number> {
     }
     const outcome = await store.reserve(items, now);
     if (!outcome.ok) {
-      decision = { ...decision, allowed: false, denial: rateLimitDenial(decision.charges[outcome.index]!, outcome.current, outcome.retryAfterMs) };
+      const { approval: _asked, ...rest } = decision;
+      decision = { ...rest, allowed: false, denial: rateLimitDenial(decision.charges[outcome.index]!, outcome.current, outcome.retryAfterMs) };
     }
   }
 

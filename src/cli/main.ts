@@ -39,6 +39,9 @@ export async function main(argv: string[]): Promise<number> {
     .option('--bind <address>', 'listener address (with --transport http|sse)', '127.0.0.1')
     .option('--port <port>', 'listener port; 0 picks a free one (with --transport http|sse)', '0')
     .addOption(new Option('--auth-token <token>', 'bearer token every HTTP client must send (with --transport http|sse)').env('INTERCEPT_AUTH_TOKEN'))
+    .addOption(new Option('--approvals-token <token>', 'bearer token for the listener\'s /approvals endpoints (never the agents\' token); without it they are off').env('INTERCEPT_APPROVALS_TOKEN'))
+    .option('--approval-webhook <url>', 'POST each new approval request as JSON to this URL (a chat bridge, a web UI)')
+    .addOption(new Option('--approval-webhook-secret <secret>', 'sign webhook bodies with HMAC-SHA256 (X-Intercept-Signature)').env('INTERCEPT_APPROVAL_WEBHOOK_SECRET'))
     .option('--allowed-origin <origin>', 'browser origin allowed besides localhost, e.g. https://app.example.com (repeatable)', collect, [])
     .option('--session-key <how>', 'who an agent is, for scope: session limits: session, token, client-info, or header:<Name>', 'session')
     .option('--session-idle-timeout <seconds>', 'end HTTP sessions unused this long; 0 = never', '1800')
@@ -70,7 +73,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
         return;
       }
       const given = (name: string) => program.getOptionValueSource(name) === 'cli';
-      exitCode = await (await import('./proxy.js')).runProxyCommand({ ...opts, listenerFlagsGiven: ['bind', 'port', 'authToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
+      exitCode = await (await import('./proxy.js')).runProxyCommand({ ...opts, listenerFlagsGiven: ['bind', 'port', 'authToken', 'approvalsToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
     });
 
   program
@@ -134,6 +137,33 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .action(async (opts) => {
       exitCode = await (await import('./lock.js')).runLock({ ...opts, clientVersion: pkg.version }, tail);
     });
+
+  const approvals = program
+    .command('approvals')
+    .description('list, show, approve or deny calls held for a human (require_approval)');
+  const storeOptions = (cmd: Command) =>
+    cmd
+      .option('-c, --config <file>', "the proxy's policy file (its path names the proxy's store namespace)")
+      .option('--state-dir <dir>', 'directory of the SQLite files (default ~/.intercept/state)')
+      .option('--state-dsn <dsn>', 'the Redis the proxies share (redis://…, rediss://…, redis+cluster://…)')
+      .option('--state-prefix <prefix>', "the proxies' --state-prefix, when they were given one")
+      .option('--json', 'print JSON');
+  storeOptions(approvals.command('list').description('requests, newest first'))
+    .option('--status <status>', 'only requests with this status (pending, approved, denied, expired, used, withdrawn)')
+    .action(async (opts) => {
+      exitCode = await (await import('./approvals.js')).runApprovals({ kind: 'list' }, opts);
+    });
+  storeOptions(approvals.command('show').description('one request in full').argument('<id>'))
+    .action(async (id: string, opts) => {
+      exitCode = await (await import('./approvals.js')).runApprovals({ kind: 'show', id }, opts);
+    });
+  for (const verb of ['approve', 'deny'] as const) {
+    storeOptions(approvals.command(verb).description(`${verb} a pending request`).argument('<id>'))
+      .option('--reason <text>', 'why (recorded, and shown to the agent on a denial)')
+      .action(async (id: string, opts) => {
+        exitCode = await (await import('./approvals.js')).runApprovals({ kind: 'decide', id, approve: verb === 'approve' }, opts);
+      });
+  }
 
   program
     .command('status')

@@ -13,6 +13,8 @@ import { checkOrigin, isLoopback } from '../transport/http-guard.js';
 import type { SessionContext } from '../proxy/context.js';
 import { prepareUpstream, type UpstreamSpec } from '../transport/upstream.js';
 import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
+import { lazyApprovalStore } from '../approval/lazy.js';
+import { approvalWebhook } from '../approval/webhook.js';
 
 export interface ProxyFlags {
   config?: string;
@@ -36,6 +38,11 @@ export interface ProxyFlags {
   listenerFlagsGiven: boolean;
   /** HTTP listener: bearer token every request must carry (or env INTERCEPT_AUTH_TOKEN). */
   authToken?: string;
+  /** HTTP listener: bearer token of the /approvals endpoints (or env INTERCEPT_APPROVALS_TOKEN). */
+  approvalsToken?: string;
+  /** POST each new approval request here. */
+  approvalWebhook?: string;
+  approvalWebhookSecret?: string;
   /** HTTP listener: browser origins allowed besides localhost ones. */
   allowedOrigin?: string[];
   /** HTTP listener: how agents are told apart (session, token, client-info, header:<Name>). */
@@ -52,7 +59,7 @@ function usage(message: string): number {
 export async function runProxyCommand(flags: ProxyFlags, command: string[] | undefined): Promise<number> {
   if (!flags.config) return usage('a policy file is required: -c policy.yaml');
   if (flags.listenerFlagsGiven && flags.transport === 'stdio') {
-    return usage('--bind, --port, --auth-token, --allowed-origin, --session-key and --session-idle-timeout require --transport http or --transport sse');
+    return usage('--bind, --port, --auth-token, --approvals-token, --allowed-origin, --session-key and --session-idle-timeout require --transport http or --transport sse');
   }
   if (flags.header.length > 0 && !flags.upstream) return usage('--header requires --upstream');
   if ((flags.upstreamTransport ?? 'auto') !== 'auto' && !flags.upstream) return usage('--upstream-transport requires --upstream');
@@ -88,6 +95,13 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     return usage(`--session-idle-timeout must be a number of seconds (0 = never), got ${JSON.stringify(flags.sessionIdleTimeout)}`);
   }
   const authToken = flags.authToken === undefined || flags.authToken === '' ? undefined : flags.authToken;
+  const approvalsToken = flags.approvalsToken === undefined || flags.approvalsToken === '' ? undefined : flags.approvalsToken;
+  if (approvalsToken !== undefined && approvalsToken === authToken) {
+    return usage('--approvals-token must differ from --auth-token: an agent holding its own token must not be able to approve its calls');
+  }
+  if (flags.approvalWebhook !== undefined && !/^https?:\/\//.test(flags.approvalWebhook)) {
+    return usage(`--approval-webhook must be an http:// or https:// URL, got ${JSON.stringify(flags.approvalWebhook)}`);
+  }
 
   const log = createLogger(flags.logLevel);
   let text: string;
@@ -103,6 +117,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     for (const issue of loaded.issues) process.stderr.write(formatIssue(issue) + '\n');
     return 1;
   }
+  for (const warning of loaded.warnings ?? []) log.warn(`policy warning: ${formatIssue(warning)}`);
   const loadLock = async (file: string): Promise<ToolLock | string> => {
     const read = await readLockFile(file);
     return read.ok ? new ToolLock(read.lock, file) : read.message;
@@ -120,6 +135,10 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     log.error(`cannot open the counter store: ${(err as Error).message}`);
     return 1;
   }
+  // Opened on first use: a proxy whose policy never asks for approval keeps no approval file
+  // or connection. Should it fail to open then, calls that need approval are refused.
+  const approvals = lazyApprovalStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: statePrefix, log });
+  const onApprovalRequested = flags.approvalWebhook === undefined ? undefined : approvalWebhook(flags.approvalWebhook, flags.approvalWebhookSecret, log);
   const holder = new PolicyHolder(compile(loaded.policy), text);
   if (flags.watch) holder.watch(flags.config, log);
   if (lock !== undefined) {
@@ -139,7 +158,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
   }
   await prepareUpstream(upstream);
-  const session: SessionContext = { upstream, policy: holder, store: state.store, log, maxMessageBytes, maxMessageDepth, failMode: flags.stateFailMode };
+  const session: SessionContext = { upstream, policy: holder, store: state.store, approvals, onApprovalRequested, log, maxMessageBytes, maxMessageDepth, failMode: flags.stateFailMode };
   const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
     if (!isLoopback(flags.bind) && authToken === undefined) {
@@ -154,6 +173,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
       bind: flags.bind,
       port,
       authToken,
+      approvalsToken,
       allowedOrigins: flags.allowedOrigin ?? [],
       sessionKey,
       idleTimeoutMs: idleSeconds * 1000,
@@ -161,7 +181,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     });
   };
   const code = flags.transport === 'stdio' ? await runStdioProxy(session) : await listen(session);
-  await state.store.close().catch(() => {});
+  await Promise.all([state.store.close(), approvals.close()]).catch(() => {});
   // Exit now: a stdio client may still hold our stdin open, and the server is gone.
   process.exit(code);
 }

@@ -1,13 +1,18 @@
-// `intercept validate -c policy.yaml`: every error, with file, line, column and field.
+// `intercept validate -c policy.yaml`: every error, with file, line, column and field; and
+// every warning (accepted, but worth a second look) on stderr, which does not change the exit code.
 import { formatIssue } from '../policy/format.js';
 import { loadPolicyFile } from '../policy/load.js';
 
 export async function runValidate(opts: { config: string; format: 'text' | 'json' }): Promise<number> {
   const result = await loadPolicyFile(opts.config);
+  const warnings = result.ok ? (result.warnings ?? []) : [];
   if (opts.format === 'json') {
-    process.stdout.write(JSON.stringify(result.ok ? { valid: true, errors: [] } : { valid: false, errors: result.issues }, null, 2) + '\n');
+    const out: Record<string, unknown> = result.ok ? { valid: true, errors: [] } : { valid: false, errors: result.issues };
+    if (warnings.length > 0) out.warnings = warnings;
+    process.stdout.write(JSON.stringify(out, null, 2) + '\n');
     return result.ok ? 0 : 1;
   }
+  for (const warning of warnings) process.stderr.write(`warning: ${formatIssue(warning)}\n`);
   if (result.ok) {
     const p = result.policy;
     const rules = p.tools.reduce((n, t) => n + t.rules.length, 0) + (p.wildcard?.rules.length ?? 0);

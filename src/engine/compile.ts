@@ -1,15 +1,17 @@
 // A policy compiled once per load: regexes, paths, counter lookups, per-tool rule lists,
 // requirements and the precedence of exact names, patterns and classes are all worked out
 // here, so that deciding a call (decide.ts) walks prepared data only.
+import { createHash } from 'node:crypto';
 import { classOwner, type Counter, type CounterKey, type Policy, type Rule, type ToolClass, type ToolPolicy } from '../policy/model.js';
 import { isGlob } from '../policy/spelling.js';
 import { bucketOf, type CompiledKey } from './buckets.js';
+import { canonicalJson } from './canonical-json.js';
 import { deniedBefore, runRules, type CompiledCondition, type CompiledCounter, type CompiledRule, type DeclaredCounter } from './decide.js';
 import { compileGlob, globMatches, type Glob } from './glob.js';
 import { toolQuoted } from './messages.js';
 import { compileOperator } from './operators.js';
 import { compileArgPath, splitStatePath } from './paths.js';
-import type { CounterRef, DecideInput, Decision, Requirements, ToolCall } from './types.js';
+import type { ApprovalNeed, CounterRef, DecideInput, Decision, Requirements, ToolCall } from './types.js';
 
 export interface CompiledPolicy {
   readonly policy: Policy;
@@ -217,7 +219,34 @@ function compileRule(tool: string, rule: Rule, refs: Map<string, DeclaredCounter
     requiredArgs: rule.validate?.requiredArgs === true,
     schema: rule.validate?.schema === true,
     counter,
+    approval: compileApproval(tool, rule),
   };
+}
+
+/** A require_approval rule's need, made once: a decision hands out this very (frozen) object. */
+function compileApproval(tool: string, rule: Rule): ApprovalNeed | undefined {
+  if (rule.action !== 'require_approval') return undefined;
+  const settings = rule.approval;
+  if (settings === undefined) throw new Error(`rule ${JSON.stringify(rule.name)} of ${JSON.stringify(tool)}: require_approval without its settings`);
+  const need: ApprovalNeed = { rule: rule.name, tool, fingerprint: approvalFingerprint(tool, rule), settings: Object.freeze({ ...settings }) };
+  if (rule.message !== undefined) need.message = rule.message;
+  return Object.freeze(need);
+}
+
+/** sha256 hex of the canonical JSON of what a require_approval rule decides: the key it sits
+ * under, its name, its conditions (path, op, value), its approval settings and its message; not
+ * where any of it was written. Grants are bound to it, so any edit of the rule that could change
+ * its meaning invalidates open requests, while reformatting the file or moving a named rule does not. */
+export function approvalFingerprint(tool: string, rule: Rule): string {
+  const a = rule.approval;
+  const described = {
+    tool,
+    rule: rule.name,
+    conditions: rule.conditions.map((c) => ({ path: c.path, op: c.op, value: c.value })),
+    approval: a === undefined ? null : { timeoutSeconds: a.timeoutSeconds, onTimeout: a.onTimeout, mode: a.mode, scope: a.scope },
+    message: rule.message ?? null,
+  };
+  return createHash('sha256').update(canonicalJson(described)).digest('hex');
 }
 
 function planRequirements(rules: readonly CompiledRule[]): RequirementsPlan {

@@ -3,6 +3,7 @@
 // the schema, the tool's class and the time all come in with the input.
 import { bucketOf, type CompiledKey } from './buckets.js';
 import {
+  approvalNote,
   badIncrementMessage,
   conditionFailure,
   invalidArgsMessage,
@@ -14,7 +15,7 @@ import {
 import { applyOperator, toNumber, type CompiledOperator } from './operators.js';
 import { MISSING, resolveArgPath, type ArgPath, type Resolved } from './paths.js';
 import type { Limit } from '../policy/model.js';
-import type { Charge, ConditionTrace, CounterRef, DecideInput, Decision, Denial, RuleTrace } from './types.js';
+import type { ApprovalNeed, Charge, ConditionTrace, CounterRef, DecideInput, Decision, Denial, RuleTrace } from './types.js';
 
 export interface CompiledCondition {
   readonly path: string;
@@ -48,6 +49,9 @@ export interface CompiledRule {
   readonly requiredArgs: boolean;
   readonly schema: boolean;
   readonly counter: CompiledCounter | undefined;
+  /** Set on a require_approval rule: what its conditions holding asks for (one frozen object
+   * per rule, handed out as is). Such a rule has no counter and no validation. */
+  readonly approval: ApprovalNeed | undefined;
 }
 
 
@@ -55,9 +59,12 @@ export function deniedBefore(denial: Denial): Decision {
   return { allowed: false, denial, charges: [], trace: [] };
 }
 
+/** The rules in order. A require_approval rule whose conditions hold records its need (the
+ * first such rule's) and the walk goes on: a later denial still denies, with no approval. */
 export function runRules(rules: readonly CompiledRule[], input: DecideInput, tracing: boolean): Decision {
   const trace: RuleTrace[] = [];
   let charges: Charge[] | undefined;
+  let approval: ApprovalNeed | undefined;
   for (let i = 0; i < rules.length; i++) {
     const rule = rules[i]!;
     const rt: RuleTrace | undefined = tracing ? { tool: rule.tool, rule: rule.name, outcome: 'passed', conditions: [] } : undefined;
@@ -69,6 +76,14 @@ export function runRules(rules: readonly CompiledRule[], input: DecideInput, tra
       if (rt !== undefined) rt.charge = outcome;
       continue;
     }
+    if ('fingerprint' in outcome) {
+      if (rt !== undefined) {
+        const asked = approval === undefined ? '' : ` — not asked: rule ${JSON.stringify(approval.rule)} already needs approval`;
+        rt.note = approvalNote(outcome.settings) + asked;
+      }
+      approval ??= outcome;
+      continue;
+    }
     if (rt !== undefined) {
       rt.outcome = 'denied';
       for (let j = i + 1; j < rules.length; j++) {
@@ -78,11 +93,13 @@ export function runRules(rules: readonly CompiledRule[], input: DecideInput, tra
     // Nothing is charged for a denied call.
     return { allowed: false, denial: outcome, charges: [], trace };
   }
+  if (approval !== undefined) return { allowed: true, approval, charges: charges ?? [], trace };
   return { allowed: true, charges: charges ?? [], trace };
 }
 
-/** A rule's verdict: a denial, the charge of its counter, or undefined (passed, counts nothing). */
-function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | undefined): Denial | Charge | undefined {
+/** A rule's verdict: a denial, the charge of its counter, the approval its conditions holding
+ * need (require_approval), or undefined (passed, counts nothing). */
+function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | undefined): Denial | Charge | ApprovalNeed | undefined {
   const name = rule.name;
   if (rule.deny) {
     if (rt !== undefined) rt.note = 'deny rule';
@@ -117,6 +134,11 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
     if (!passed) {
       const { op, expected } = cond.operator;
       const why = conditionFailure(cond.path, op, expected, actual, actual === MISSING);
+      // A require_approval rule whose conditions do not all hold simply passes.
+      if (rule.approval !== undefined) {
+        if (rt !== undefined) rt.note = `no approval needed: ${why}`;
+        return undefined;
+      }
       if (rt !== undefined) rt.note = why;
       return {
         kind: 'condition',
@@ -126,6 +148,8 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
       };
     }
   }
+
+  if (rule.approval !== undefined) return rule.approval;
 
   if (rule.requiredArgs || rule.schema) {
     const denial = validateArgs(rule, input);

@@ -1,8 +1,8 @@
 // A readable account of one decision, for `intercept explain`. Built from the trace that
 // `decide(..., { trace: true })` records; a decision made without a trace shows no rules.
 import type { Limit, Window } from '../policy/model.js';
-import { bucketPhrase, formatValue } from './messages.js';
-import type { Charge, ConditionTrace, Decision, RuleTrace, ToolCall } from './types.js';
+import { bucketPhrase, durationShort, formatValue } from './messages.js';
+import type { ApprovalNeed, Charge, ConditionTrace, Decision, RuleTrace, ToolCall } from './types.js';
 
 const OUTCOME: Record<RuleTrace['outcome'], string> = {
   passed: 'PASSED',
@@ -17,21 +17,39 @@ export function formatDecision(call: ToolCall, decision: Decision): string {
   } else {
     lines.push('Rules:');
     decision.trace.forEach((rt, i) => {
-      const note = rt.outcome === 'denied' && rt.note !== undefined ? ` — ${rt.note}` : '';
+      // Denials say why; a passed rule has a note only when it is about approval.
+      const note = rt.outcome !== 'not_reached' && rt.note !== undefined ? ` — ${rt.note}` : '';
       lines.push(`  ${i + 1}. ${rt.tool} › ${rt.rule}: ${OUTCOME[rt.outcome]}${note}`);
       for (const c of rt.conditions) lines.push(`       ${formatCondition(c)}`);
       if (rt.charge !== undefined) {
-        const verb = decision.allowed ? 'charges' : 'would charge (not charged: the call is denied)';
+        const verb = !decision.allowed
+          ? 'would charge (not charged: the call is denied)'
+          : decision.approval !== undefined
+            ? 'charges once approved'
+            : 'charges';
         lines.push(`       ${verb} ${formatCharge(rt.charge)}`);
       }
     });
   }
-  lines.push(
-    decision.allowed
-      ? 'Decision: ALLOWED'
-      : `Decision: DENIED (${decision.denial?.kind ?? 'unknown'}) — ${decision.denial?.message ?? ''}`,
-  );
+  if (!decision.allowed) {
+    lines.push(`Decision: DENIED (${decision.denial?.kind ?? 'unknown'}) — ${decision.denial?.message ?? ''}`);
+  } else if (decision.approval !== undefined) {
+    lines.push(`Decision: HELD FOR APPROVAL — ${approvalLine(decision.approval)}`);
+  } else {
+    lines.push('Decision: ALLOWED');
+  }
   return lines.join('\n');
+}
+
+/** `rule "x" of "tool": mode hold, times out after 5m (then denied), grant for this session`. */
+function approvalLine(need: ApprovalNeed): string {
+  const s = need.settings;
+  const then = s.onTimeout === 'allow' ? 'then allowed' : 'then denied';
+  const grant = s.scope === 'global' ? 'a grant covers any session' : 'a grant covers this session only';
+  return (
+    `rule ${JSON.stringify(need.rule)} of ${JSON.stringify(need.tool)}: mode ${s.mode}, ` +
+    `times out after ${durationShort(s.timeoutSeconds)} (${then}), ${grant}; the call runs once a human approves it`
+  );
 }
 
 /** The same account as plain JSON data, for `--json`. */
@@ -41,6 +59,7 @@ export function decisionToJson(call: ToolCall, decision: Decision): Record<strin
     allowed: decision.allowed,
   };
   if (decision.denial !== undefined) out.denial = decision.denial;
+  if (decision.approval !== undefined) out.approval = decision.approval;
   out.charges = decision.charges;
   out.trace = decision.trace;
   return out;

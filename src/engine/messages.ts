@@ -1,6 +1,6 @@
 // The texts an agent reads when a call is denied. A rule's own message (`on_deny` / `reason`)
 // always wins where the policy author can give one; the defaults name what failed.
-import { GLOBAL_OWNER, type Limit, type PolicyValue, type Window } from '../policy/model.js';
+import { GLOBAL_OWNER, type ApprovalSettings, type Limit, type PolicyValue, type Window } from '../policy/model.js';
 import type { BucketKey, Charge, Denial } from './types.js';
 
 /** Every denial reaches the agent behind this prefix (the Go reference's, which agents know). */
@@ -147,4 +147,59 @@ export function rateLimitDenial(charge: Charge, current: number, retryAfterMs?: 
   };
   if (retryAfterSeconds !== undefined) denial.retryAfterSeconds = retryAfterSeconds;
   return denial;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Approvals
+
+/** A timeout in the policy's own notation: `30s`, `5m`, `2h`, `7d`, or `90s` when it is not a
+ * whole number of a larger unit. */
+export function durationShort(seconds: number): string {
+  if (seconds > 0 && seconds % 86400 === 0) return `${seconds / 86400}d`;
+  if (seconds > 0 && seconds % 3600 === 0) return `${seconds / 3600}h`;
+  if (seconds > 0 && seconds % 60 === 0) return `${seconds / 60}m`;
+  return `${seconds}s`;
+}
+
+/** A timeout in words: `5 minutes`, `2 hours`, `1 day`, `90 seconds`. */
+export function durationWords(seconds: number): string {
+  if (seconds > 0 && seconds % 86400 === 0) return plural(seconds / 86400, 'day', 'days');
+  if (seconds > 0 && seconds % 3600 === 0) return plural(seconds / 3600, 'hour', 'hours');
+  if (seconds > 0 && seconds % 60 === 0) return plural(seconds / 60, 'minute', 'minutes');
+  return plural(seconds, 'second', 'seconds');
+}
+
+/** The trace note of a require_approval rule whose conditions hold: `needs approval (hold, 5m)`,
+ * with `, then allow` for `on_timeout: allow` and `, global` for a global grant. */
+export function approvalNote(settings: ApprovalSettings): string {
+  const extra = (settings.onTimeout === 'allow' ? ', then allow' : '') + (settings.scope === 'global' ? ', global' : '');
+  return `needs approval (${settings.mode}, ${durationShort(settings.timeoutSeconds)}${extra})`;
+}
+
+/** `approval_pending` (retry mode): asked; the same call passes once approved, before `expiresAt`
+ * (ms since the epoch). */
+export function approvalPendingMessage(tool: string, rule: string, id: string, expiresAt: number): string {
+  return (
+    `Call to ${toolQuoted(tool)} needs a human's approval (rule ${JSON.stringify(rule)}); request ${id} is pending. ` +
+    `Retry the same call once it is approved, before ${new Date(expiresAt).toISOString()}.`
+  );
+}
+
+/** `approval_denied`: the rule's own message (on_deny / reason) if it has one, else who said no;
+ * then the human's reason, if they gave one. */
+export function approvalDeniedMessage(tool: string, rule: string, ruleMessage?: string, reason?: string): string {
+  const base = ruleMessage ?? `A human denied the call to ${toolQuoted(tool)} (rule ${JSON.stringify(rule)})`;
+  return reason !== undefined && reason.trim() !== '' ? `${base}: ${reason}` : base;
+}
+
+/** `approval_expired`: nobody decided within the rule's timeout (and on_timeout is deny). The
+ * rule's own message wins. */
+export function approvalExpiredMessage(tool: string, rule: string, timeoutSeconds: number, ruleMessage?: string): string {
+  return ruleMessage ?? `Nobody approved the call to ${toolQuoted(tool)} within ${durationWords(timeoutSeconds)} (rule ${JSON.stringify(rule)})`;
+}
+
+/** `approval_unavailable`: the approval store could not be reached, so the call is refused (fail
+ * closed). Never the rule's message: it says what went wrong. */
+export function approvalUnavailableMessage(tool: string, rule: string): string {
+  return `Call to ${toolQuoted(tool)} needs a human's approval (rule ${JSON.stringify(rule)}) and the approval store is unavailable, so the call is refused.`;
 }

@@ -1,6 +1,6 @@
 // What the decision engine takes and gives. The engine is pure: everything it needs
 // (counter values, the tool's schema, the time) is passed in.
-import type { Limit, PolicyValue, Scope, ToolClass, Window } from '../policy/model.js';
+import type { ApprovalSettings, Limit, PolicyValue, Scope, ToolClass, Window } from '../policy/model.js';
 
 export interface ToolCall {
   name: string;
@@ -76,7 +76,11 @@ export type DenialKind =
   | 'bad_increment' // increment_from did not resolve to a usable amount
   | 'schema_unavailable' // validation needed the tool's schema and there was none
   | 'state_unavailable' // the counter backend could not be reached (fail-closed)
-  | 'unpinned'; // the tool's definition is not the one pinned in the lock file
+  | 'unpinned' // the tool's definition is not the one pinned in the lock file
+  | 'approval_pending' // retry mode: asked; the same call passes once a human approves it
+  | 'approval_denied' // a human said no
+  | 'approval_expired' // nobody decided in time (on_timeout: deny)
+  | 'approval_unavailable'; // the approval store could not be reached (fail-closed)
 
 export interface Denial {
   kind: DenialKind;
@@ -126,8 +130,26 @@ export interface RuleTrace {
   note?: string;
 }
 
+/** A call that passes every rule but needs a human's yes first (the first require_approval
+ * rule whose conditions hold). One frozen object per compiled rule, shared by its decisions. */
+export interface ApprovalNeed {
+  /** The rule's name. */
+  rule: string;
+  /** The key the rule sits under (a tool name, a pattern, `*`, or `class:<class>`). */
+  tool: string;
+  /** sha256 hex of the canonical JSON of the rule as compiled: its key, name, conditions (path,
+   * op, value), approval settings and message, not where it was written (approvalFingerprint in
+   * compile.ts). A grant is bound to it, so editing the rule invalidates open requests. */
+  fingerprint: string;
+  settings: ApprovalSettings;
+  /** The rule's on_deny / reason, shown when a human denies or the request times out. */
+  message?: string;
+}
+
 export interface Decision {
   allowed: boolean;
+  /** Set when the call is allowed only once a human approves it. */
+  approval?: ApprovalNeed;
   /** Set when `allowed` is false. */
   denial?: Denial;
   /** Counters to reserve, in rule order; the gate reserves them all or none. */

@@ -1,10 +1,13 @@
 // Rules, in both spellings: the catalogue's (`action: allow|deny`, `reason`, `rate_limit: {max,
-// window}`, `validate`) and v1's (`action: evaluate|deny`, `on_deny`, `rate_limit: 5/hour`, `state`).
+// window}`, `validate`) and v1's (`action: evaluate|deny`, `on_deny`, `rate_limit: 5/hour`, `state`),
+// and in either `action: require_approval` (its settings are read by load-approval.ts).
 import { isAlias, isMap, isScalar, isSeq } from 'yaml';
+import { readApproval } from './load-approval.js';
 import { readCondition } from './load-conditions.js';
 import { readKey, readRollingLimit, readState } from './load-counters.js';
-import { GLOBAL_OWNER, type Condition, type Rule, type SourcePos, type Validation } from './model.js';
-import { parseShorthand, RULE_KEYS, VALIDATE_KEYS } from './spelling.js';
+import { GLOBAL_OWNER, type Condition, type PolicyIssue, type Rule, type SourcePos, type Validation } from './model.js';
+import { APPROVAL_KEYS, NOT_WITH_APPROVAL, parseShorthand, RULE_KEYS, VALIDATE_KEYS } from './spelling.js';
+import { suggest } from './suggest.js';
 import { isNull, later, nonEmptyString, shown, type Field, type Reader, type YNode } from './yaml-reader.js';
 
 /** A `state.X.Y` condition that reads a counter (not a limit folded into its own counter). */
@@ -20,6 +23,9 @@ export interface RuleContext {
   /** 0-based position in the tool's rule list. */
   index: number;
   path: string;
+  /** The file says `version: "1"`: it is written in the v1 spelling, where a require_approval
+   * rule with conditions must be named as every v1 rule with conditions is. */
+  v1?: boolean;
 }
 
 export interface ParsedRule {
@@ -29,6 +35,8 @@ export interface ParsedRule {
   nameAt?: SourcePos;
   counterKind?: 'state' | 'shorthand' | 'rolling';
   reads: StateRead[];
+  /** Accepted, but worth a second look (`on_timeout: allow`). */
+  warnings: PolicyIssue[];
 }
 
 export function readRule(r: Reader, node: YNode | undefined, written: unknown, ctx: RuleContext): ParsedRule | undefined {
@@ -40,12 +48,18 @@ export function readRule(r: Reader, node: YNode | undefined, written: unknown, c
   }
   const pos = r.posOf(node);
   const f = r.fields(node, path, RULE_KEYS);
-  const result: ParsedRule = { rule: { name: '', action: 'evaluate', conditions: [], pos }, index: ctx.index, path, reads: [] };
+  const result: ParsedRule = {
+    rule: { name: '', action: 'evaluate', conditions: [], pos },
+    index: ctx.index,
+    path,
+    reads: [],
+    warnings: [],
+  };
   const rule = result.rule;
 
   // action: `allow` (catalogue) and `evaluate` (v1) are one thing.
   const actionField = f.get('action');
-  let action: 'evaluate' | 'deny' | undefined = 'evaluate';
+  let action: Rule['action'] | undefined = 'evaluate';
   let spelledAllow = false;
   let spelledEvaluate = false;
   if (actionField) {
@@ -54,18 +68,21 @@ export function readRule(r: Reader, node: YNode | undefined, written: unknown, c
     if (text === 'allow') spelledAllow = true;
     else if (text === 'evaluate') spelledEvaluate = true;
     else if (text === 'deny') action = 'deny';
+    else if (text === 'require_approval') action = 'require_approval';
     else {
       action = undefined;
+      // The list predates require_approval (tooling matches the text); a near miss of it is
+      // pointed at instead.
+      const guess = text === undefined ? undefined : suggest(text, ['require_approval'], 3);
       r.issue(
         actionField.valuePos,
         path,
-        text === 'require_approval'
-          ? 'action "require_approval" is not supported yet (approvals arrive in a later version)'
-          : `action must be "allow", "evaluate" or "deny", got ${shown(v)}`,
+        guess ? `unknown action ${shown(v)} (did you mean "require_approval"?)` : `action must be "allow", "evaluate" or "deny", got ${shown(v)}`,
       );
     }
   }
   rule.action = action ?? 'evaluate';
+  const approval = action === 'require_approval';
 
   // name: given, or derived from the rule's place.
   const nameField = f.get('name');
@@ -107,10 +124,27 @@ export function readRule(r: Reader, node: YNode | undefined, written: unknown, c
     }
   }
 
+  // A require_approval rule only asks; what it may not carry is reported, not read.
+  if (approval) {
+    for (const key of NOT_WITH_APPROVAL) {
+      const field = f.get(key);
+      if (field) r.issue(field.keyPos, path, `${key} cannot be used with action "require_approval"; put it in a rule of its own`);
+    }
+    const settings = readApproval(r, f, path, result.warnings);
+    if (settings) rule.approval = settings;
+  } else if (action !== undefined) {
+    for (const key of APPROVAL_KEYS) {
+      const field = f.get(key);
+      if (!field) continue;
+      const hint = key === 'scope' ? ' (a counter\'s scope goes inside its rate_limit or state map)' : '';
+      r.issue(field.keyPos, path, `${key} can only be used with action "require_approval"${hint}`);
+    }
+  }
+
   // state / rate_limit: at most one counter per rule.
-  const stateField = f.get('state');
-  const rateField = f.get('rate_limit');
-  const keyField = f.get('key');
+  const stateField = approval ? undefined : f.get('state');
+  const rateField = approval ? undefined : f.get('rate_limit');
+  const keyField = approval ? undefined : f.get('key');
   if (stateField) {
     const counter = readState(r, stateField, path, ctx.owner);
     if (counter) {
@@ -176,7 +210,7 @@ export function readRule(r: Reader, node: YNode | undefined, written: unknown, c
   }
 
   // validate
-  const validateField = f.get('validate');
+  const validateField = approval ? undefined : f.get('validate');
   if (validateField) {
     const validation = readValidate(r, validateField, path);
     if (validation) rule.validate = validation;
@@ -193,8 +227,11 @@ export function readRule(r: Reader, node: YNode | undefined, written: unknown, c
       r.issue(pos, path, 'evaluate rules must have at least one condition (or a rate_limit, state or validate block)');
     }
   }
-  // The v1 spelling requires names; the catalogue spelling derives them.
-  const v1Only = (conditionsField && !isNull(conditionsField.value)) || stateField || shorthand || spelledEvaluate;
+  // The v1 spelling requires names; the catalogue spelling derives them. Conditions are v1
+  // spelling, except on a require_approval rule: there only a v1 file (`version: "1"`) asks for
+  // a name.
+  const hasConditions = conditionsField !== undefined && !isNull(conditionsField.value);
+  const v1Only = (hasConditions && (!approval || ctx.v1 === true)) || stateField || shorthand || spelledEvaluate;
   if (v1Only && !nameField) r.issue(pos, path, 'rule must have a name');
 
   // A `lte`/`lt` condition on the rule's own counter is its limit, not a condition.

@@ -9,6 +9,7 @@ import {
   TOOL_CLASSES,
   type LoadResult,
   type Policy,
+  type PolicyIssue,
   type Rule,
   type ToolClass,
   type ToolPolicy,
@@ -102,6 +103,8 @@ export function parsePolicy(text: string, file: string): LoadResult {
   const hide = fields.get('hide');
   if (hide) policy.hide = readHide(r, hide);
 
+  const v1 = policy.version === '1';
+  const warnings: PolicyIssue[] = [];
   const tools = fields.get('tools');
   const reads: StateRead[] = [];
   const counters = new Map<string, Set<string>>();
@@ -110,11 +113,12 @@ export function parsePolicy(text: string, file: string): LoadResult {
       r.issue(tools.valuePos, '', `tools must be a map of tool names to rules, got ${shown(tools.value)}`);
     } else {
       for (const entry of r.fields(tools.value, 'tools').values()) {
-        const tool = readTool(r, entry);
+        const tool = readTool(r, entry, v1);
         if (!tool) continue;
         if (tool.policy.name === '*') policy.wildcard = tool.policy;
         else policy.tools.push(tool.policy);
         reads.push(...tool.reads);
+        warnings.push(...tool.warnings);
         noteCounters(counters, tool.policy.rules);
       }
     }
@@ -136,17 +140,21 @@ export function parsePolicy(text: string, file: string): LoadResult {
           continue;
         }
         const owner = classOwner(entry.key as ToolClass);
-        const tool = readTool(r, entry, { path: `classes.${entry.key}`, owner });
+        const tool = readTool(r, entry, v1, { path: `classes.${entry.key}`, owner });
         if (!tool) continue;
         policy.classes.push(tool.policy);
         reads.push(...tool.reads);
+        warnings.push(...tool.warnings);
         noteCounters(counters, tool.policy.rules);
       }
     }
   }
   checkStateReads(r, reads, counters);
 
-  return r.issues.length > 0 ? r.fail() : { ok: true, policy };
+  if (r.issues.length > 0) return r.fail();
+  if (warnings.length === 0) return { ok: true, policy };
+  warnings.sort((a, b) => a.line - b.line || a.col - b.col);
+  return { ok: true, policy, warnings };
 }
 
 /** `tools.create_issue`, or `tools["a.b"]` when the name would make the path ambiguous. */
@@ -186,10 +194,12 @@ function readHide(r: Reader, field: Field): string[] {
 interface ParsedTool {
   policy: ToolPolicy;
   reads: StateRead[];
+  warnings: PolicyIssue[];
 }
 
-/** A tool entry (`tools.<name>`), or with `under` a class entry (`classes.<class>`). */
-function readTool(r: Reader, entry: Field, under?: { path: string; owner: string }): ParsedTool | undefined {
+/** A tool entry (`tools.<name>`), or with `under` a class entry (`classes.<class>`). `v1`: the
+ * file says `version: "1"`. */
+function readTool(r: Reader, entry: Field, v1: boolean, under?: { path: string; owner: string }): ParsedTool | undefined {
   const name = entry.key;
   const path = under?.path ?? toolPath(name);
   if (name === '') {
@@ -208,7 +218,7 @@ function readTool(r: Reader, entry: Field, under?: { path: string; owner: string
         r.issue(rules.valuePos, path, `rules must be a list, got ${shown(rules.value)}`);
       } else {
         rules.value.items.forEach((item, i) => {
-          const rule = readRule(r, r.resolve(item), item, { tool: under ? owner : name, owner, index: i, path: `${path}.rules[${i}]` });
+          const rule = readRule(r, r.resolve(item), item, { tool: under ? owner : name, owner, index: i, path: `${path}.rules[${i}]`, v1 });
           if (rule) parsed.push(rule);
         });
       }
@@ -219,7 +229,7 @@ function readTool(r: Reader, entry: Field, under?: { path: string; owner: string
 
   checkDuplicates(r, parsed);
   policy.rules = parsed.map((p) => p.rule);
-  return { policy, reads: parsed.flatMap((p) => p.reads) };
+  return { policy, reads: parsed.flatMap((p) => p.reads), warnings: parsed.flatMap((p) => p.warnings) };
 }
 
 /** Rule names and counters must be unique within one tool. */

@@ -89,12 +89,31 @@ export interface Validation {
   schema: boolean;
 }
 
+/** How an agent waits for a human: its request held open, answered at once and retried, or
+ * asked in the agent's own MCP client. */
+export type ApprovalMode = 'hold' | 'retry' | 'client';
+
+/** What a `require_approval` rule says about the wait. */
+export interface ApprovalSettings {
+  /** `timeout` (default 5m): more than 0, at most 7 days (MAX_APPROVAL_TIMEOUT_SECONDS). */
+  timeoutSeconds: number;
+  /** `on_timeout` (default deny). */
+  onTimeout: 'deny' | 'allow';
+  /** `approval_mode` (default hold). */
+  mode: ApprovalMode;
+  /** Whose retry a grant covers: the agent session that asked (default), or any (`global`). */
+  scope: Scope;
+}
+
 export interface Rule {
   /** Given, or derived as `<tool>#<n>` (1-based position in the tool's rule list). */
   name: string;
   /** `allow` (catalogue spelling) and `evaluate` (v1) are the same thing: the call must
-   * satisfy the rule. `deny` denies unconditionally. */
-  action: 'evaluate' | 'deny';
+   * satisfy the rule. `deny` denies unconditionally. `require_approval` holds the call for a
+   * human when its conditions all hold (always, without conditions), and passes otherwise. */
+  action: 'evaluate' | 'deny' | 'require_approval';
+  /** Set exactly when the action is require_approval. */
+  approval?: ApprovalSettings;
   /** ANDed. Does not include limit conditions, which were folded into `counter.limits`. */
   conditions: Condition[];
   counter?: Counter;
@@ -149,6 +168,9 @@ export interface PolicyIssue {
   message: string;
 }
 
-export type LoadResult = { ok: true; policy: Policy } | { ok: false; issues: PolicyIssue[] };
+/** `warnings`: what was accepted but deserves a second look (`on_timeout: allow`), in file
+ * order; present only when there is one. `intercept validate` prints them and the proxy should
+ * log them when it loads or reloads the policy; they never make a policy invalid. */
+export type LoadResult = { ok: true; policy: Policy; warnings?: PolicyIssue[] } | { ok: false; issues: PolicyIssue[] };
 
 export const GLOBAL_OWNER = '_global';

@@ -15,7 +15,23 @@ export const RULE_KEYS = [
   // Only next to a `rate_limit: N/window` string (the maps take their own `key`).
   'key',
   'validate',
+  // require_approval rules only (see APPROVAL_KEYS).
+  'timeout',
+  'on_timeout',
+  'approval_mode',
+  'scope',
 ] as const;
+/** The rule keys that only a `require_approval` rule may carry. */
+export const APPROVAL_KEYS = ['timeout', 'on_timeout', 'approval_mode', 'scope'] as const;
+/** The rule keys a `require_approval` rule must not carry: a counter or a validation belongs in
+ * a rule of its own. */
+export const NOT_WITH_APPROVAL = ['rate_limit', 'state', 'key', 'validate'] as const;
+export const APPROVAL_MODES = ['hold', 'retry', 'client'] as const;
+/** `timeout` when a require_approval rule gives none: 5 minutes. */
+export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 5 * 60;
+/** The longest `timeout` accepted: 7 days. A request open longer than that is forgotten, not
+ * waited for, and a held request that long would outlive any client's patience. */
+export const MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 60 * 60;
 export const CONDITION_KEYS = ['path', 'op', 'value'] as const;
 export const STATE_KEYS = ['counter', 'window', 'increment', 'increment_from', 'scope', 'key'] as const;
 export const RATE_LIMIT_KEYS = ['max', 'window', 'scope', 'key'] as const;

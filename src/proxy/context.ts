@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js';
 import type { PolicyHolder } from './policy-holder.js';
 import type { CounterStore } from '../state/store.js';
+import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
 import type { FailMode } from './gate.js';
 import type { UpstreamSpec } from '../transport/upstream.js';
 
@@ -9,6 +10,10 @@ export interface SessionContext {
   upstream: UpstreamSpec;
   policy: PolicyHolder;
   store: CounterStore;
+  /** Where approval requests live: the same backend as the counters (see approval/open.ts). */
+  approvals?: ApprovalStore;
+  /** Told of each new approval request (--approval-webhook). */
+  onApprovalRequested?: (record: ApprovalRecord) => void;
   log: Logger;
   maxMessageBytes: number;
   /** Deepest nesting accepted in any message, from either side (see jsonrpc/depth.ts). */

@@ -15,6 +15,8 @@ import { storageKey } from '../state/keys.js';
 import type { CounterStore, Reservation } from '../state/store.js';
 import type { PageFetcher, ToolCatalogue } from './catalogue.js';
 import { noteUnpinned, type PolicyInForce } from './policy-holder.js';
+import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
+import { approvalStep, type Granted } from './approval-gate.js';
 
 export type FailMode = 'open' | 'closed';
 
@@ -25,6 +27,9 @@ export interface GateDeps {
   /** The proxy's own tools/list, for when the catalogue does not know the tool yet. */
   listTools: PageFetcher;
   store: CounterStore;
+  /** Where approval requests and grants live; absent, a call that needs approval is refused. */
+  approvals?: ApprovalStore;
+  onApprovalRequested?: (record: ApprovalRecord) => void;
   /** Whose counters `scope: session` means. */
   sessionId: string;
   failMode: FailMode;
@@ -33,10 +38,15 @@ export interface GateDeps {
 }
 
 export type GateOutcome =
-  | { kind: 'admit'; decision: Decision; reservation?: Reservation }
-  | { kind: 'deny'; denial: Denial };
+  /** `approval`: the request whose grant this call used. */
+  | { kind: 'admit'; decision: Decision; reservation?: Reservation; approval?: ApprovalRecord }
+  | { kind: 'deny'; denial: Denial }
+  /** Held for a human (hold and client modes): wait for the request, then gate the call again
+   * with it as `granted`. Nothing is reserved yet. */
+  | { kind: 'hold'; decision: Decision; request: ApprovalRecord };
 
-export async function gateCall(call: ToolCall, deps: GateDeps): Promise<GateOutcome> {
+/** `granted`: a held call's request, which ended in a yes (see approval-gate.ts). */
+export async function gateCall(call: ToolCall, deps: GateDeps, granted?: Granted): Promise<GateOutcome> {
   const { policy, catalogue } = deps;
   const lock = policy.lock;
   if (lock !== undefined && !policy.isHidden(call.name)) {
@@ -59,9 +69,43 @@ export async function gateCall(call: ToolCall, deps: GateDeps): Promise<GateOutc
 
   const decision = policy.decide({ call, now: deps.now(), counters, schema, toolClass });
   if (!decision.allowed) return { kind: 'deny', denial: decision.denial! };
-  if (decision.charges.length === 0) return { kind: 'admit', decision };
-  const reserved = await reserve(decision.charges, deps);
-  return 'denial' in reserved ? { kind: 'deny', denial: reserved.denial } : { kind: 'admit', decision, reservation: reserved.reservation };
+  let grant: { record: ApprovalRecord; claim: boolean } | undefined;
+  if (decision.approval !== undefined) {
+    const step = await approvalStep(call, decision.approval, deps, granted);
+    if (step.kind === 'deny') return step;
+    if (step.kind === 'hold') return { kind: 'hold', decision, request: step.record };
+    grant = step;
+  }
+  // Counters are charged when the call runs, not when it was asked: reserve, then claim the
+  // grant, and give the charge back if another proxy claimed it first.
+  let reservation: Reservation | undefined;
+  if (decision.charges.length > 0) {
+    const reserved = await reserve(decision.charges, deps);
+    if ('denial' in reserved) return { kind: 'deny', denial: reserved.denial };
+    reservation = reserved.reservation;
+  }
+  if (grant?.claim && !(await claimOnce(grant.record, deps))) {
+    if (reservation) await deps.store.rollback(reservation, deps.now()).catch(() => {});
+    return {
+      kind: 'deny',
+      denial: {
+        kind: 'approval_expired',
+        rule: decision.approval!.rule,
+        message: `The approval ${grant.record.id} for ${JSON.stringify(call.name)} was already used or has expired. Call again to ask anew.`,
+        details: { approval: { id: grant.record.id } },
+      },
+    };
+  }
+  return { kind: 'admit', decision, reservation, approval: grant?.record };
+}
+
+async function claimOnce(record: ApprovalRecord, deps: GateDeps): Promise<boolean> {
+  try {
+    return deps.approvals !== undefined && (await deps.approvals.claim(record.id, deps.now())).ok;
+  } catch (err) {
+    deps.log.error('approval store unavailable while claiming a grant', { error: String(err), id: record.id });
+    return false;
+  }
 }
 
 async function readCounters(reads: readonly CounterRef[], deps: GateDeps): Promise<Map<string, number> | undefined> {

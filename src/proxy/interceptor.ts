@@ -23,7 +23,10 @@ import type { Channel, Inbound } from '../transport/channel.js';
 import { parseToolCall } from './call.js';
 import { ToolCatalogue } from './catalogue.js';
 import { denialResponse } from './denial.js';
-import { gateCall, settle, toolRan, type FailMode, type GateDeps } from './gate.js';
+import { gateCall, settle, toolRan, type FailMode, type GateDeps, type GateOutcome } from './gate.js';
+import { deniedByHuman, expiredUnanswered, withdrawn } from './approval-gate.js';
+import { waitForDecision } from './approval-wait.js';
+import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
 import { filterToolsList } from './list-filter.js';
 import { OwnRequests } from './own-requests.js';
 import { noteUnpinned, type PolicyInForce } from './policy-holder.js';
@@ -34,6 +37,9 @@ export interface InterceptorOptions {
   /** The policy in force; read once per call, so a reload applies to the next call. */
   policy: () => PolicyInForce;
   store: CounterStore;
+  /** Where approval requests live (see approval-gate.ts). */
+  approvals?: ApprovalStore;
+  onApprovalRequested?: (record: ApprovalRecord) => void;
   sessionId: string;
   failMode?: FailMode;
   log: Logger;
@@ -210,7 +216,13 @@ export class Interceptor {
       return;
     }
     const call = parsed.call;
-    const outcome = await gateCall(call, this.gateDeps(msg.params));
+    let outcome: GateOutcome | undefined = await gateCall(call, this.gateDeps(msg.params));
+    if (outcome.kind === 'hold') outcome = await this.holdForApproval(msg, call, entry, outcome);
+    if (outcome === undefined) {
+      this.pending.delete(key);
+      return;
+    }
+    if (outcome.kind === 'hold') throw new Error('a granted call was held again');
     if (outcome.kind === 'deny') {
       this.deny(msg.id, call, outcome.denial, isModernParams(msg.params));
       return;
@@ -224,8 +236,58 @@ export class Interceptor {
     }
     entry.gating = false;
     entry.reservation = reservation;
+    if (outcome.approval) this.opts.log.info('approval used', { id: outcome.approval.id, tool: call.name });
     this.logAllowed(call, outcome.decision);
     this.opts.upstream.send(msg);
+  }
+
+  /** Waits for a held call's request to be decided; then the call is gated again (counters and
+   * the rule as they are now), or denied. Undefined: the client withdrew it, nothing to answer. */
+  private async holdForApproval(
+    msg: JsonRpcRequest,
+    call: ToolCall,
+    entry: Pending,
+    held: Extract<GateOutcome, { kind: 'hold' }>,
+  ): Promise<GateOutcome | undefined> {
+    const need = held.decision.approval!;
+    const { request } = held;
+    const store = this.opts.approvals!;
+    const token = metaOf(msg.params)?.progressToken;
+    const abandoned = () => entry.cancelled === true || this.closed;
+    const end = await waitForDecision(request, {
+      store,
+      now: this.now,
+      log: this.opts.log,
+      abandoned,
+      onProgress:
+        typeof token === 'string' || typeof token === 'number'
+          ? (progress) =>
+              this.opts.client.send(
+                { jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress, message: `Waiting for a human to approve request ${request.id}` } },
+                msg.id,
+              )
+          : undefined,
+    });
+    const { record } = end;
+    const fields = { id: record.id, tool: call.name, rule: need.rule, by: record.decidedBy, via: record.via, reason: record.reason };
+    switch (end.kind) {
+      case 'approved':
+        this.opts.log.info('approval granted', fields);
+        return gateCall(call, this.gateDeps(msg.params), { record, claim: true });
+      case 'denied':
+        this.opts.log.info('approval denied', fields);
+        return { kind: 'deny', denial: deniedByHuman(call, need, record) };
+      case 'expired':
+        if (record.onTimeout === 'allow') {
+          this.opts.log.warn('approval expired unanswered; on_timeout: allow lets the call run', fields);
+          return gateCall(call, this.gateDeps(msg.params), { record, claim: false });
+        }
+        this.opts.log.info('approval expired unanswered', fields);
+        return { kind: 'deny', denial: expiredUnanswered(call, need, record) };
+      default:
+        this.opts.log.info(`approval ${end.kind}`, fields);
+        return abandoned() ? undefined : { kind: 'deny', denial: withdrawn(call, need, record) };
+    }
   }
 
   private gateDeps(callParams: unknown): GateDeps {
@@ -234,6 +296,8 @@ export class Interceptor {
       catalogue: this.catalogue,
       listTools: this.own.toolsList(callParams),
       store: this.opts.store,
+      approvals: this.opts.approvals,
+      onApprovalRequested: this.opts.onApprovalRequested,
       sessionId: this.opts.sessionId,
       failMode: this.failMode,
       now: this.now,

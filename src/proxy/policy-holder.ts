@@ -102,6 +102,7 @@ export class PolicyHolder {
       const previous = this.policy;
       this.policy = withLock(compile(result.policy), this.lock);
       log.info('policy reloaded', { file });
+      for (const warning of result.warnings ?? []) log.warn(`policy warning: ${formatIssue(warning)}`);
       this.onReload?.(previous, this.policy);
     };
     this.watcher = watchDebounced(file, reload, debounceMs, (err) => log.warn('stopped watching the policy file', { file, error: String(err) }));

@@ -28,6 +28,7 @@ import type { SessionContext } from './context.js';
 import { HttpSession } from './http-session.js';
 import { ModernHub } from './modern-hub.js';
 import { offersChanged } from './offers.js';
+import { isApprovalsPath, serveApprovals } from './approvals-http.js';
 import { sessionKeyFor, type SessionKeySpec } from './session-key.js';
 
 export interface HttpProxyOptions extends SessionContext {
@@ -37,6 +38,8 @@ export interface HttpProxyOptions extends SessionContext {
   port: number;
   /** When set, every request needs `Authorization: Bearer <token>`. */
   authToken?: string;
+  /** When set, the approval endpoints (approvals-http.ts) are served to this token only. */
+  approvalsToken?: string;
   allowedOrigins: string[];
   sessionKey: SessionKeySpec;
   /** Sessions unused this long are ended; 0 keeps them until they end otherwise. */
@@ -173,12 +176,16 @@ export class HttpListener {
       res.end();
       return;
     }
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    // The approval endpoints have a token of their own (the agents' token must not approve).
+    if (isApprovalsPath(path) && this.opts.approvals !== undefined) {
+      return serveApprovals(req, res, path, { store: this.opts.approvals, token: this.opts.approvalsToken, log: this.opts.log, now: Date.now });
+    }
     if (this.opts.authToken !== undefined && !tokenMatches(bearerToken(req), this.opts.authToken)) {
       this.opts.log.warn('refused a request without the right bearer token');
       sendHttpError(res, 401, TRANSPORT_ERROR, 'Unauthorized: a valid bearer token is required', { 'WWW-Authenticate': 'Bearer' });
       return;
     }
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     if (this.opts.mode === 'http') {
       if (path === MCP_PATH) return this.streamable(req, res);
     } else {

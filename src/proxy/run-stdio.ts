@@ -47,6 +47,8 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
     upstream: upstream.channel,
     policy: () => opts.policy.current(),
     store: opts.store,
+    approvals: opts.approvals,
+    onApprovalRequested: opts.onApprovalRequested,
     sessionId: randomUUID(),
     failMode: opts.failMode,
     log,

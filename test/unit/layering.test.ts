@@ -67,6 +67,10 @@ describe('layering of src/', () => {
     assert.deepEqual(outside('state', ['policy/model.ts', 'engine/types.ts', 'log.ts']), []);
   });
 
+  it('approval/ imports only itself, the policy model, canonical JSON, the state stores and the logger', () => {
+    assert.deepEqual(outside('approval', ['policy/model.ts', 'engine/canonical-json.ts', 'state', 'log.ts']), []);
+  });
+
   it('scan/ uses the protocol, the risk classifier and the transports, not the proxy', () => {
     assert.deepEqual(outside('scan', ['jsonrpc', 'engine/risk.ts', 'transport', 'policy', 'log.ts']), []);
   });
