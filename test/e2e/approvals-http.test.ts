@@ -1,9 +1,13 @@
 // The listener's approval endpoints: served only to the approvals token (never to the agents'
-// token), listing and deciding the requests a call made, and refusing what cannot be decided.
+// token), listing and deciding the requests a call made, and refusing what cannot be decided;
+// and the webhook, which a local receiver checks for its HMAC signature.
 // The agent is the official SDK client over Streamable HTTP; the calls use retry mode, so the
 // request exists as soon as the call is answered.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import { eventually } from '../support/wait.js';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
 import { assertDenied, assertNotDenied, isRecord, type Json } from '../support/messages.js';
@@ -24,21 +28,42 @@ tools:
         approval_mode: retry
 `;
 
+const WEBHOOK_SECRET = 'webhook-secret';
+
 let dir: TempDir;
 let listener: Listener;
 let agent: Session<Client>;
+let receiver: Server;
+const hooks: { headers: Record<string, string | string[] | undefined>; body: string }[] = [];
 
 before(async () => {
   dir = await makeTempDir('intercept-approvals-http-');
   const policy = await writePolicy(dir.path, POLICY);
+  receiver = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      hooks.push({ headers: req.headers, body });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const port = (receiver.address() as { port: number }).port;
   listener = await startListener(policy, servers.everything(), {
-    flags: ['--auth-token', AGENT_TOKEN, '--approvals-token', APPROVER_TOKEN, '--state-dir', `${dir.path}/state`],
+    flags: [
+      '--auth-token', AGENT_TOKEN,
+      '--approvals-token', APPROVER_TOKEN,
+      '--state-dir', `${dir.path}/state`,
+      '--approval-webhook', `http://127.0.0.1:${port}/hook`,
+      '--approval-webhook-secret', WEBHOOK_SECRET,
+    ],
   });
   agent = await connectStreamableV1(listener, { headers: { Authorization: `Bearer ${AGENT_TOKEN}` } });
 });
 after(async () => {
   await agent?.close();
   await listener?.stop();
+  await new Promise((resolve) => receiver?.close(resolve));
   await dir?.cleanup();
 });
 
@@ -110,5 +135,18 @@ describe('the listener\'s approval endpoints', TIMEOUT, () => {
     assert.equal((await api(`/${id}/launch`, APPROVER_TOKEN, { method: 'POST' })).status, 404);
     assert.equal((await api('?status=maybe', APPROVER_TOKEN)).status, 400);
     assert.equal((await api(`/${id}`, APPROVER_TOKEN)).body.status, 'pending');
+  });
+
+  it('post each new request to the webhook, signed with the secret', async () => {
+    const id = await pendingFor('webhook');
+    const hook = await eventually(() => hooks.find((h) => h.body.includes(id)));
+    const payload = JSON.parse(hook.body) as Json;
+    assert.equal(payload.event, 'approval.requested');
+    assert.equal((payload.approval as Json).id, id);
+    assert.deepEqual((payload.approval as Json).arguments, { message: 'webhook' });
+    const timestamp = String(hook.headers['x-intercept-timestamp']);
+    const expected = createHmac('sha256', WEBHOOK_SECRET).update(`${timestamp}.${hook.body}`).digest('hex');
+    assert.equal(hook.headers['x-intercept-signature'], `sha256=${expected}`);
+    assert.ok(Math.abs(Number(timestamp) - Date.now() / 1000) < 60);
   });
 });
