@@ -8,6 +8,8 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { APPROVALS_FILE } from '../approval/open.js';
+import { policyNamespace } from '../state/open.js';
 import { DEMO_TOOL_NAMES } from './server.js';
 import { collapseRows, painter, renderTable, summariseResult, wantsColour, type CallRow } from './table.js';
 
@@ -132,6 +134,16 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     const execution = { flow_sid: 'FW0001', to: '+15558675310', from: '+15017122661' };
     await call({ name: 'create_execution', arguments: { flow_sid: execution.flow_sid, from: execution.from } });
     await call({ name: 'create_execution', arguments: { ...execution, parameters: { appointment: '2025-06-03T09:30' } } });
+    // A number outside the policy's allow-list: the call is held until the scripted operator
+    // (standing in for `intercept approvals approve <id>` in a second terminal) approves it.
+    const unknown = { ...execution, to: '+15550100999' };
+    if (stateDir === undefined) await call({ name: 'create_execution', arguments: unknown });
+    else {
+      const operator = approveWhenAsked(policy, stateDir, (line) => print(paint('dim', line)));
+      const row = await call({ name: 'create_execution', arguments: unknown });
+      const approved = await operator.stop();
+      if (approved !== undefined) row.reason = `held for approval, approved by the operator (${approved}): ${row.reason}`;
+    }
     await call({ name: 'delete_conversation', arguments: { conversation_sid: conversation } });
     await call({ name: 'delete_flow', arguments: { flow_sid: 'FW0001' } });
 
@@ -159,6 +171,37 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     await client.close().catch(() => undefined);
     if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
   }
+}
+
+/** The demo's operator: watches the proxy's approval store and approves the first request it
+ * sees, as a person would with `intercept approvals approve <id>`. `stop` returns its id. */
+function approveWhenAsked(policy: string, stateDir: string, say: (line: string) => void): { stop(): Promise<string | undefined> } {
+  let stopped = false;
+  let approved: string | undefined;
+  const watching = (async () => {
+    const { SqliteApprovalStore } = await import('../approval/sqlite.js');
+    const store = SqliteApprovalStore.open(join(stateDir, APPROVALS_FILE), { prefix: policyNamespace(policy) });
+    try {
+      while (!stopped && approved === undefined) {
+        const [request] = await store.list(Date.now(), { status: 'pending' });
+        if (request !== undefined) {
+          say(`  operator: ${request.tool} to ${String(request.arguments.to)} is held (${request.id}); approving it`);
+          const out = await store.decide(request.id, { approve: true, by: 'demo-operator', via: 'cli' }, Date.now());
+          if (out.ok) approved = request.id;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    } finally {
+      await store.close();
+    }
+  })();
+  return {
+    stop: async () => {
+      stopped = true;
+      await watching;
+      return approved;
+    },
+  };
 }
 
 function message(err: unknown): string {

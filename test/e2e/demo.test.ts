@@ -65,11 +65,12 @@ describe('intercept demo', { timeout: 60_000 }, () => {
         ['33', 'send_conversation_message', 'ALLOWED'],
         ['34', 'create_execution', 'DENIED'],
         ['35', 'create_execution', 'ALLOWED'],
-        ['36', 'delete_conversation', 'DENIED'],
-        ['37', 'delete_flow', 'DENIED'],
+        ['36', 'create_execution', 'ALLOWED'],
+        ['37', 'delete_conversation', 'DENIED'],
+        ['38', 'delete_flow', 'DENIED'],
       ],
     );
-    const [list, created, limited, sent, missingTo, executed, deleted, hidden] = rows;
+    const [list, created, limited, sent, missingTo, executed, held, deleted, hidden] = rows;
     assert.equal(list?.reason, '0 conversations');
     assert.equal(created?.reason, 'Created conversation CH0001 ("Support ticket 1") … CH0030 ("Support ticket 30")');
     assert.match(limited!.reason, /rate limit/i);
@@ -78,11 +79,14 @@ describe('intercept demo', { timeout: 60_000 }, () => {
     assert.match(missingTo!.reason, /required/i);
     assert.match(missingTo!.reason, /["'`]to["'`]/);
     assert.match(executed!.reason, /^Started execution FN0001 of flow FW0001\b/);
+    // Held for the number outside the allow-list, approved by the scripted operator, run once.
+    assert.match(held!.reason, /^held for approval, approved by the operator \(apr_[a-z2-7]{16}\): Started execution FN0002\b/);
+    assert.match(stdout, /^ {2}operator: create_execution to \+15550100999 is held \(apr_[a-z2-7]{16}\); approving it$/m);
     assert.equal(deleted?.reason, 'Deleting conversations is not permitted for agents');
     assert.match(hidden!.reason, /delete_flow/);
     assert.match(hidden!.reason, /hidden/);
 
-    assert.match(stdout, /^37 calls: 33 allowed, 4 denied\.$/m);
+    assert.match(stdout, /^38 calls: 34 allowed, 4 denied\.$/m);
     assert.match(stdout, /--policy my-policy\.yaml/);
     // Piped output carries no colour codes, and the proxy's log stays out of sight.
     assert.doesNotMatch(stdout, /\u001b\[/);
@@ -106,7 +110,7 @@ describe('intercept demo', { timeout: 60_000 }, () => {
       assert.deepEqual(rows[1] && [rows[1].tool, rows[1].decision], ['create_conversation ×31', 'ALLOWED']);
       assert.match(rows.find((r) => r.tool === 'create_execution')?.reason ?? '', /^server error: .*\bto$/);
       assert.equal(rows.find((r) => r.tool === 'delete_flow')?.decision, 'ALLOWED');
-      assert.match(stdout, /^37 calls: 36 allowed, 1 denied\.$/m);
+      assert.match(stdout, /^38 calls: 37 allowed, 1 denied\.$/m);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
