@@ -19,13 +19,11 @@
 // set's ids, then the requests in one script (a request created in between is missed, as if
 // it had come a moment later).
 //
-// The connection is made exactly as the counter store's (fail fast, never resend, reconnect
-// with a capped backoff; see state/redis.ts): calls reject while the server is unreachable,
-// and the gate refuses the call.
-import { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../log.js';
-import { parseRedisDsn } from '../state/redis-dsn.js';
+// The connection is the counter store's kind (state/redis-connection.ts: fail fast, never
+// resend, reconnect with a capped backoff): calls reject while the server is unreachable, and
+// the gate refuses the call.
 import { CLOCK_SKEW_MARGIN_MS } from '../state/redis.js';
+import { RedisConnection, type RedisConnectionOptions } from '../state/redis-connection.js';
 import { newApprovalId } from './ids.js';
 import { defineApprovalScripts, type ApprovalScripts } from './redis-scripts.js';
 import { isOpen, newestFirst, newStored } from './transitions.js';
@@ -41,39 +39,12 @@ import {
   type NewApproval,
 } from './types.js';
 
-const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
-const MAX_RECONNECT_DELAY_MS = 2_000;
-const WARN_EVERY_MS = 30_000;
 /** Requests read by one script call in list (a long script would stall the server). */
 const READ_CHUNK = 500;
 
-export interface RedisApprovalStoreOptions {
-  /** Namespace of every key (the proxy's --state-prefix): it becomes the keys' hash tag. */
-  prefix?: string;
-  commandTimeoutMs?: number;
-  log?: Logger;
-}
+export type RedisApprovalStoreOptions = RedisConnectionOptions;
 
-type Client = Redis | Cluster;
 type Op = 'read' | 'approve' | 'deny' | 'withdraw' | 'expire' | 'claim';
-
-/** `{`, `}` and `%` escaped, so the hash tag ends exactly after the prefix (as state/redis.ts). */
-function escapeTag(prefix: string): string {
-  return prefix.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof Error) return err.message || (err as NodeJS.ErrnoException).code || err.name;
-  return String(err);
-}
 
 /** A request read back from its hash's fields, with its creation rank. */
 function parseFields(flat: unknown): { record: ApprovalRecord; order: number } {
@@ -99,81 +70,18 @@ function parseFields(flat: unknown): { record: ApprovalRecord; order: number } {
 export class RedisApprovalStore implements ApprovalStore {
   private readonly scripts: ApprovalScripts;
   private readonly tag: string;
-  private readonly log: Logger | undefined;
   private closed = false;
-  private lastWarnAt = -Infinity;
-  private suppressed = 0;
-  private failing = false;
-  private started = false;
 
-  private constructor(
-    private readonly client: Client,
-    private readonly endpoint: string,
-    opts: RedisApprovalStoreOptions,
-  ) {
-    this.log = opts.log;
-    this.tag = `{intercept:${escapeTag(opts.prefix ?? '')}}`;
-    this.scripts = defineApprovalScripts(client);
-    client.on('error', (err: unknown) => this.trouble(`approval store (redis) error: ${messageOf(err)}`));
-    if (client instanceof Cluster) {
-      client.on('node error', (err: unknown, node: unknown) => this.trouble(`approval store (redis) error on cluster node ${String(node)}: ${messageOf(err)}`));
-    }
-    client.on('close', () => {
-      if (!this.closed && !this.failing) this.trouble('approval store (redis) connection lost');
-    });
-    client.on('ready', () => {
-      if (this.failing) this.log?.info('approval store (redis) reachable again', { endpoint: this.endpoint });
-      this.failing = false;
-      void this.openNodes();
-    });
+  private constructor(private readonly conn: RedisConnection) {
+    this.tag = conn.tag;
+    this.scripts = defineApprovalScripts(conn.client);
   }
 
   /** Connects to a server (`redis://…`, `rediss://…`) or a cluster (`redis+cluster://…`). Rejects
    * only for a malformed DSN; an unreachable server gives a store whose calls reject until it
    * answers (a warning is logged). */
   static async connect(dsn: string, opts: RedisApprovalStoreOptions = {}): Promise<RedisApprovalStore> {
-    const target = parseRedisDsn(dsn);
-    const commandTimeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    if (!(Number.isFinite(commandTimeout) && commandTimeout > 0)) {
-      throw new RangeError(`commandTimeoutMs must be a positive number, got ${commandTimeout}`);
-    }
-    const connectTimeout = Math.max(2_000, commandTimeout);
-    const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS);
-    // A command in flight when the connection drops is rejected, never resent: the server may
-    // have run it (a claim sent twice would be refused the second time, and look lost).
-    const connection = { commandTimeout, connectTimeout, maxRetriesPerRequest: 0, autoResendUnfulfilledCommands: false };
-    const client: Client =
-      target.kind === 'server'
-        ? new Redis(target.dsn, { ...connection, lazyConnect: true, enableOfflineQueue: false, retryStrategy })
-        : new Cluster(target.nodes, {
-            lazyConnect: true,
-            enableOfflineQueue: false,
-            clusterRetryStrategy: retryStrategy,
-            retryDelayOnFailover: 0,
-            retryDelayOnClusterDown: 0,
-            slotsRefreshTimeout: Math.max(1_000, commandTimeout),
-            ...(target.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
-            redisOptions: {
-              ...connection,
-              ...(target.username !== undefined ? { username: target.username } : {}),
-              ...(target.password !== undefined ? { password: target.password } : {}),
-              ...(target.tls ? { tls: {} } : {}),
-            },
-          });
-    const store = new RedisApprovalStore(client, target.endpoint, opts);
-    const deadline = Date.now() + connectTimeout;
-    try {
-      const attempt = client.connect();
-      attempt.catch(() => {}); // may settle after the wait below gives up
-      await within(attempt, connectTimeout);
-    } catch (err) {
-      store.log?.warn('approval store (redis) is unreachable; approval calls fail until it answers', { endpoint: store.endpoint, error: messageOf(err) });
-      store.failing = true;
-      store.lastWarnAt = Date.now();
-    }
-    if (!store.failing) await within(store.openNodes(), Math.max(0, deadline - Date.now())).catch(() => {});
-    store.started = true;
-    return store;
+    return new RedisApprovalStore(await RedisConnection.open(dsn, 'approval store (redis)', 'approval calls fail until it answers', opts));
   }
 
   async create(request: NewApproval, now: number): Promise<ApprovalRecord> {
@@ -181,7 +89,7 @@ export class RedisApprovalStore implements ApprovalStore {
     for (;;) {
       const { record } = newStored(request, newApprovalId());
       const { status: _status, ...fixed } = record;
-      const reply = await this.call(() =>
+      const reply = await this.conn.call(() =>
         this.scripts.interceptApprovalCreate(
           4,
           this.recordKey(record.id),
@@ -237,14 +145,7 @@ export class RedisApprovalStore implements ApprovalStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.client.status === 'ready') {
-      try {
-        await this.client.quit();
-      } catch {
-        // Gone already or timed out: disconnecting below is all that is left to do.
-      }
-    }
-    this.client.disconnect();
+    await this.conn.close();
   }
 
   /** The Redis key of a request (for tests and operators). */
@@ -269,7 +170,7 @@ export class RedisApprovalStore implements ApprovalStore {
 
   private async change(id: string, op: Op, now: number, extra: string[] = []): Promise<ChangeOutcome> {
     this.assertOpen();
-    const reply = await this.call(() => this.scripts.interceptApprovalChange(1, this.recordKey(id), ...this.common(now), op, ...extra));
+    const reply = await this.conn.call(() => this.scripts.interceptApprovalChange(1, this.recordKey(id), ...this.common(now), op, ...extra));
     if (!Array.isArray(reply) || (reply[0] !== 'not_found' && reply[0] !== 'ok' && reply[0] !== 'conflict')) {
       throw new Error(`approval store (redis): unexpected reply ${JSON.stringify(reply)}`);
     }
@@ -281,12 +182,12 @@ export class RedisApprovalStore implements ApprovalStore {
   /** The requests of a sorted set that may still be there (or open), read as of `now`. */
   private async readSet(set: string, onlyOpen: boolean, now: number): Promise<{ record: ApprovalRecord; order: number }[]> {
     this.assertOpen();
-    const ids = (await this.call(() => this.client.zrangebyscore(set, `(${now}`, '+inf'))) as string[];
+    const ids = (await this.conn.call((c) => c.zrangebyscore(set, `(${now}`, '+inf'))) as string[];
     const out: { record: ApprovalRecord; order: number }[] = [];
     for (let i = 0; i < ids.length; i += READ_CHUNK) {
       const chunk = ids.slice(i, i + READ_CHUNK);
       const keys = chunk.map((id) => this.recordKey(id));
-      const reply = await this.call(() =>
+      const reply = await this.conn.call(() =>
         this.scripts.interceptApprovalReadMany(1 + keys.length, set, ...keys, ...this.common(now), ...chunk, onlyOpen ? 'open' : 'all'),
       );
       if (!Array.isArray(reply)) throw new Error(`approval store (redis): unexpected reply ${JSON.stringify(reply)}`);
@@ -297,52 +198,5 @@ export class RedisApprovalStore implements ApprovalStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('approval store is closed');
-  }
-
-  /** On a cluster, opens every node's connection now rather than at its first command (see
-   * state/redis.ts: with no offline queue, a command for a node still connecting is refused). */
-  private openNodes(): Promise<void> {
-    const client = this.client;
-    if (!(client instanceof Cluster) || client.status !== 'ready') return Promise.resolve();
-    const opened = client.nodes('all').map((node) => {
-      if (node.status === 'wait') node.connect().catch(() => {});
-      if (node.status === 'ready' || node.status === 'end') return undefined;
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          node.off('ready', done);
-          node.off('end', done);
-          resolve();
-        };
-        node.on('ready', done);
-        node.on('end', done);
-      });
-    });
-    return Promise.all(opened).then(() => undefined);
-  }
-
-  private async call<T>(send: () => Promise<T>): Promise<T> {
-    if (this.client.status !== 'ready') {
-      throw new Error(`approval store (redis) at ${this.endpoint} is not reachable (${this.client.status})`);
-    }
-    try {
-      return await send();
-    } catch (err) {
-      const reason = messageOf(err).includes("isn't writeable") ? 'connection lost' : messageOf(err);
-      throw new Error(`approval store (redis) at ${this.endpoint}: ${reason}`, { cause: err });
-    }
-  }
-
-  /** Logs connection trouble at warn, at most once per WARN_EVERY_MS. */
-  private trouble(message: string): void {
-    this.failing = true;
-    if (this.closed || !this.started) return;
-    const t = Date.now();
-    if (t - this.lastWarnAt < WARN_EVERY_MS) {
-      this.suppressed++;
-      return;
-    }
-    this.log?.warn(message, { endpoint: this.endpoint, suppressed: this.suppressed > 0 ? this.suppressed : undefined });
-    this.lastWarnAt = t;
-    this.suppressed = 0;
   }
 }

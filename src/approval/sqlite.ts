@@ -18,58 +18,17 @@
 // storing that is best effort (one short attempt at the lock, else the next reader or writer
 // does it): every reader computes the same expired record, so nothing depends on the write.
 //
-// Locking, durability: as the counter store (state/sqlite.ts). WAL with synchronous=NORMAL; a
-// writer that finds the lock taken waits at most SYNC_BUSY_MS inside SQLite, then retries on a
-// timer until busyTimeoutMs, so the event loop is never blocked for long.
+// Opening, locking, durability: those of every SQLite file here (state/sqlite-file.ts).
 //
 // Cleanup: rows past retention are hidden from reads at once, and deleted at open and every
 // SWEEP_EVERY writes, at most SWEEP_BATCH at a time (whatever their prefix).
-import { closeSync, mkdirSync, openSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { SqliteFile, type Database, type SqliteSchema, type Statement, type TransactionFn } from '../state/sqlite-file.js';
 import { newApprovalId } from './ids.js';
 import { applyChange, asOf, isOpen, newStored, type Change, type StoredApproval } from './transitions.js';
 import { RETENTION_MS, type ApprovalRecord, type ApprovalStatus, type ApprovalStore, type ChangeOutcome, type Decision, type NewApproval } from './types.js';
 
-const SCHEMA_VERSION = 1;
-/** "IAPR": an Intercept approval store; a counter store or a foreign database is refused. */
-const APPLICATION_ID = 0x49415052;
 const SWEEP_EVERY = 100;
 const SWEEP_BATCH = 1000;
-const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-/** How long SQLite itself may block the event loop waiting for another process's lock. */
-const SYNC_BUSY_MS = 2;
-const MAX_RETRY_PAUSE_MS = 25;
-
-// ---------------------------------------------------------------- better-sqlite3 (minimal types)
-
-interface Statement {
-  run(...params: unknown[]): { changes: number };
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  pluck(toggle?: boolean): Statement;
-}
-
-interface TransactionFn<A extends unknown[], R> {
-  (...args: A): R;
-  immediate(...args: A): R;
-}
-
-interface Database {
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(source: string, options?: { simple?: boolean }): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): TransactionFn<A, R>;
-  close(): void;
-}
-
-type DatabaseConstructor = new (path: string, options?: { timeout?: number }) => Database;
-
-let DatabaseClass: DatabaseConstructor | undefined;
-function loadDatabaseClass(): DatabaseConstructor {
-  DatabaseClass ??= createRequire(import.meta.url)('better-sqlite3') as DatabaseConstructor;
-  return DatabaseClass;
-}
 
 // ---------------------------------------------------------------- the store
 
@@ -106,14 +65,13 @@ interface Row {
 
 const stored = (row: Row): StoredApproval => ({ record: JSON.parse(row.record) as ApprovalRecord, finalAt: row.final_at });
 
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+const APPROVAL_FILE: SqliteSchema = {
+  name: 'approval store',
+  /** "IAPR": an Intercept approval store, so a counter store or a foreign database is refused. */
+  applicationId: 0x49415052,
+  version: 1,
+  create: (db) => db.exec(SCHEMA),
+};
 
 export class SqliteApprovalStore implements ApprovalStore {
   private closed = false;
@@ -138,38 +96,18 @@ export class SqliteApprovalStore implements ApprovalStore {
    * cannot be opened or is not an approval store.
    */
   static open(path: string, options: SqliteApprovalStoreOptions = {}): SqliteApprovalStore {
-    let db: Database | undefined;
-    const busyTimeoutMs = options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS;
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      closeSync(openSync(path, 'a', 0o600));
-      db = new (loadDatabaseClass())(path, { timeout: busyTimeoutMs });
-      const store = new SqliteApprovalStore(db, path, busyTimeoutMs, options.prefix ?? '');
+    return SqliteFile.open(path, APPROVAL_FILE, options.busyTimeoutMs, (file) => {
+      const store = new SqliteApprovalStore(file, options.prefix ?? '');
       store.sweepQuietly((options.now ?? Date.now)());
       return store;
-    } catch (err) {
-      try {
-        db?.close();
-      } catch {
-        // The first error is the one to report.
-      }
-      throw new Error(`cannot open the approval store at ${path}: ${messageOf(err)}`, { cause: err });
-    }
+    });
   }
 
   private constructor(
-    private readonly db: Database,
-    readonly path: string,
-    private readonly busyTimeoutMs: number,
+    private readonly file: SqliteFile,
     private readonly prefix: string,
   ) {
-    // Opening may wait for the lock as long as it takes: nothing else runs yet.
-    db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.transaction(() => this.migrate()).immediate();
-    db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
-
+    const db: Database = file.db;
     const cols = 'record, final_at';
     this.sql = {
       insert: db.prepare(
@@ -222,20 +160,20 @@ export class SqliteApprovalStore implements ApprovalStore {
 
   async create(request: NewApproval, now: number): Promise<ApprovalRecord> {
     this.assertOpen();
-    const record = await this.retrying(() => this.createTx.immediate(request));
+    const record = await this.file.retrying(() => this.createTx.immediate(request));
     this.wrote(now);
     return record;
   }
 
   async get(id: string, now: number): Promise<ApprovalRecord | undefined> {
     this.assertOpen();
-    const row = await this.retrying(() => this.sql.row.get(this.prefix, id) as Row | undefined);
+    const row = await this.file.retrying(() => this.sql.row.get(this.prefix, id) as Row | undefined);
     return row && this.view([stored(row)], now)[0];
   }
 
   async list(now: number, filter: { status?: ApprovalStatus } = {}): Promise<ApprovalRecord[]> {
     this.assertOpen();
-    const rows = await this.retrying(() => this.sql.list.all(this.prefix, now - RETENTION_MS) as Row[]);
+    const rows = await this.file.retrying(() => this.sql.list.all(this.prefix, now - RETENTION_MS) as Row[]);
     const records = this.view(rows.map(stored), now);
     return filter.status === undefined ? records : records.filter((r) => r.status === filter.status);
   }
@@ -259,51 +197,34 @@ export class SqliteApprovalStore implements ApprovalStore {
   async findOpen(binding: string, now: number): Promise<ApprovalRecord | undefined> {
     this.assertOpen();
     // Only rows open and unexpired as of now qualify: nothing to expire on the way.
-    const row = await this.retrying(() => this.sql.open.get(this.prefix, binding, now) as Row | undefined);
+    const row = await this.file.retrying(() => this.sql.open.get(this.prefix, binding, now) as Row | undefined);
     return row && (JSON.parse(row.record) as ApprovalRecord);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.guard(() => this.db.close());
+    this.file.close();
   }
 
   /** Deletes up to one batch of rows past retention (any prefix); returns how many. */
   async sweep(now: number): Promise<number> {
     this.assertOpen();
     this.writesSinceSweep = 0;
-    return this.retrying(() => this.sql.sweep.run(now - RETENTION_MS).changes);
+    return this.file.retrying(() => this.sql.sweep.run(now - RETENTION_MS).changes);
   }
 
   /** Rows in the file, past retention or not, of every prefix (for tests and metrics). */
   async rowCount(): Promise<number> {
     this.assertOpen();
-    return this.guard(() => this.sql.count.get() as number);
+    return this.file.guard(() => this.sql.count.get() as number);
   }
 
   // -------------------------------------------------------------- internals
 
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    const appId = this.db.pragma('application_id', { simple: true }) as number;
-    if (version === 0) {
-      const tables = this.db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number;
-      if (tables > 0 && appId !== APPLICATION_ID) throw new Error('the file is an SQLite database of another application');
-      this.db.exec(SCHEMA);
-      this.db.pragma(`application_id = ${APPLICATION_ID}`);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      return;
-    }
-    if (appId !== APPLICATION_ID) throw new Error('the file is an SQLite database of another application');
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`the file has schema version ${version}; this version of Intercept reads up to ${SCHEMA_VERSION}`);
-    }
-  }
-
   private async change(id: string, change: Change, now: number): Promise<ChangeOutcome> {
     this.assertOpen();
-    const outcome = await this.retrying(() => this.changeTx.immediate(id, change, now));
+    const outcome = await this.file.retrying(() => this.changeTx.immediate(id, change, now));
     this.wrote(now);
     return outcome;
   }
@@ -338,35 +259,6 @@ export class SqliteApprovalStore implements ApprovalStore {
 
   private assertOpen(): void {
     if (this.closed) throw new Error('approval store is closed');
-  }
-
-  /** Runs a database operation, naming the file in any error it raises. */
-  private guard<T>(op: () => T): T {
-    try {
-      return op();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const wrapped = new Error(`approval store ${this.path}: ${messageOf(err)}`, { cause: err });
-      if (typeof code === 'string') Object.assign(wrapped, { code });
-      throw wrapped;
-    }
-  }
-
-  /** Runs a transaction; while another process holds the write lock, tries again on a timer
-   * (pauses growing to MAX_RETRY_PAUSE_MS) until busyTimeoutMs has passed. */
-  private async retrying<T>(op: () => T): Promise<T> {
-    const deadline = performance.now() + this.busyTimeoutMs;
-    let pause = 1;
-    for (;;) {
-      try {
-        return this.guard(op);
-      } catch (err) {
-        const left = deadline - performance.now();
-        if (!isBusy(err) || left <= 0 || this.closed) throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-        pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS);
-      }
-    }
   }
 
   private sweepQuietly(now: number): void {

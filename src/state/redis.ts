@@ -45,29 +45,16 @@
 // have a synchronised clock (NTP). Windows are as exact as the clocks agree; TTLs allow
 // CLOCK_SKEW_MARGIN_MS of disagreement before a window's state could vanish early.
 //
-// Failures never crash or hang the proxy: commands are not queued while disconnected
-// (`enableOfflineQueue: false`), each command times out (default 1000 ms), a command in flight
-// when the connection drops is rejected and never resent (a resend could charge twice), and
-// the client reconnects forever with a backoff capped at MAX_RECONNECT_DELAY_MS. Meanwhile
-// every call that needs the server rejects promptly; after the server returns, calls succeed
-// again. The proxy's --state-fail-mode decides what a rejection means. Connection errors are
-// logged at warn at most once per WARN_EVERY_MS. A timed-out reservation may still have been
-// applied by the server: the error can only ever over-count, never under-count.
-// On a cluster the same holds: the client as a whole reconnects with the same backoff once every
-// node is lost, a command whose node connection drops is rejected, not retried on another node
-// (retryDelayOnFailover 0), and so is one refused with CLUSTERDOWN (retryDelayOnClusterDown 0);
-// a MOVED, ASK or TRYAGAIN reply means the script did not run there, so following it is safe.
-//
-// `connect` never fails because the server is unreachable (only for a malformed DSN): it logs
-// a warning and returns a store whose calls reject until the server answers, so a proxy in
-// fail-open mode can start during an outage. It waits at most the connect timeout for a first
-// answer (a cluster whose state is not ok yet would otherwise keep it waiting).
+// Failures never crash or hang the proxy: the connection (redis-connection.ts) fails fast,
+// never resends (a resend could charge twice) and reconnects forever; meanwhile every call that
+// needs the server rejects promptly, and the proxy's --state-fail-mode decides what a rejection
+// means. A timed-out reservation may still have been applied by the server: the error can only
+// ever over-count, never under-count.
 //
 // Settling: commit and rollback of a reservation happen at most once (tracked in this
 // process). A rollback is marked settled before it is sent, so a failed or timed-out rollback
 // is never retried: at worst the charge stays (over-counting), never undone twice.
-import { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../log.js';
+import { RedisConnection, type RedisConnectionOptions } from './redis-connection.js';
 import type { CounterRead, Reservation, ReserveItem, ReserveOutcome } from './store.js';
 import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
@@ -75,25 +62,14 @@ import { checkItems } from './reservations.js';
 import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
 import { bucketAt, bucketExpiry, rollingGeometry } from './rolling.js';
 import { defineScripts, limitArgs, numArg, parseNum, type ScriptCommands } from './redis-scripts.js';
-import { parseRedisDsn } from './redis-dsn.js';
 
 /** Extra TTL beyond a window's end, covering clock differences between proxies. */
 export const CLOCK_SKEW_MARGIN_MS = 5_000;
-const DEFAULT_COMMAND_TIMEOUT_MS = 1_000;
-const MAX_RECONNECT_DELAY_MS = 2_000;
-const WARN_EVERY_MS = 30_000;
 
-export interface RedisStoreOptions {
-  /** Namespace for every key (the proxy's --state-prefix): it becomes the keys' hash tag. */
-  prefix?: string;
-  /** Per-command timeout; a call rejects after this long without an answer. */
-  commandTimeoutMs?: number;
-  log?: Logger;
-}
+export type RedisStoreOptions = RedisConnectionOptions;
 
 // ---------------------------------------------------------------- helpers
 
-/** What `Reservation.handle` points at: per item, the rolling member it added. */
 /** What `Reservation.handle` points at: per item, the rolling bucket field it charged. */
 interface Handle {
   fields: (string | undefined)[];
@@ -103,132 +79,24 @@ function ttlFor(ms: number): string {
   return String(Math.max(1, Math.ceil(ms + CLOCK_SKEW_MARGIN_MS)));
 }
 
-/** `{`, `}` and `%` escaped, so the hash tag ends exactly after the prefix. */
-function escapeTag(prefix: string): string {
-  return prefix.replace(/[%{}]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/** One server, or a cluster reached through its nodes. */
-type Client = Redis | Cluster;
-
-/** `promise`, or a rejection once `ms` pass. */
-function within<T>(promise: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-function messageOf(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return err.message || code || err.name;
-  }
-  return String(err);
-}
-
 // ---------------------------------------------------------------- the store
 
 export class RedisCounterStore extends BaseCounterStore<Handle> {
-  private readonly client: Client;
   private readonly scripts: ScriptCommands;
-  /** `{intercept:<escaped prefix>}`: starts every key of the namespace. */
-  private readonly tag: string;
-  private readonly log: Logger | undefined;
-  private readonly endpoint: string;
-  private lastWarnAt = -Infinity;
-  private suppressed = 0;
-  private failing = false;
-  /** Set once the first connection attempt is over; until then `connect` reports trouble. */
-  private started = false;
 
-  private constructor(client: Client, endpoint: string, opts: RedisStoreOptions) {
+  private constructor(private readonly conn: RedisConnection) {
     // The server may apply a rollback whose reply never arrives: never send one twice.
     super('before-undo');
-    this.client = client;
-    this.endpoint = endpoint;
-    this.log = opts.log;
-    this.tag = `{intercept:${escapeTag(opts.prefix ?? '')}}`;
-    this.scripts = defineScripts(client);
-    // Always listen: an 'error' event without a listener would be reported as unhandled.
-    client.on('error', (err: unknown) => this.trouble(`counter store (redis) error: ${messageOf(err)}`));
-    // A cluster reports each node's connection errors apart (host:port, never credentials).
-    if (client instanceof Cluster) {
-      client.on('node error', (err: unknown, node: unknown) => this.trouble(`counter store (redis) error on cluster node ${String(node)}: ${messageOf(err)}`));
-    }
-    client.on('close', () => {
-      if (!this.closed && !this.failing) this.trouble('counter store (redis) connection lost');
-    });
-    client.on('ready', () => {
-      if (this.failing) this.log?.info('counter store (redis) reachable again', { endpoint: this.endpoint });
-      this.failing = false;
-      void this.openNodes();
-    });
+    this.scripts = defineScripts(conn.client);
   }
 
   /**
-   * Connects to `redis://[user:pass@]host:port[/db]` or `rediss://…` (TLS), or to a Redis
-   * Cluster through `redis+cluster://[user:pass@]host:port[,host:port…]` or
-   * `rediss+cluster://…`. Rejects only for a DSN that is not one of these; an unreachable
-   * server or cluster gives a store whose calls reject until it answers (a warning is logged).
+   * Connects to a server (`redis://…`, `rediss://…`) or a cluster (`redis+cluster://…`; the
+   * forms are in redis-dsn.ts). Rejects only for a malformed DSN; an unreachable server gives
+   * a store whose calls reject until it answers (a warning is logged).
    */
   static async connect(dsn: string, opts: RedisStoreOptions = {}): Promise<RedisCounterStore> {
-    const target = parseRedisDsn(dsn);
-    const commandTimeout = opts.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
-    if (!(Number.isFinite(commandTimeout) && commandTimeout > 0)) {
-      throw new RangeError(`commandTimeoutMs must be a positive number, got ${commandTimeout}`);
-    }
-    const connectTimeout = Math.max(2_000, commandTimeout);
-    const retryStrategy = (times: number) => Math.min(50 * 2 ** Math.min(times, 6), MAX_RECONNECT_DELAY_MS);
-    // Each connection (the server's, or each cluster node's): fail fast, never resend.
-    const connection = {
-      commandTimeout,
-      connectTimeout,
-      // 0: a command in flight when the connection drops is rejected at once, not resent.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-    };
-    const client: Client =
-      target.kind === 'server'
-        ? new Redis(target.dsn, { ...connection, lazyConnect: true, enableOfflineQueue: false, retryStrategy })
-        : new Cluster(target.nodes, {
-            lazyConnect: true,
-            enableOfflineQueue: false,
-            // Once every node is lost, the client reconnects to the cluster with the same backoff.
-            clusterRetryStrategy: retryStrategy,
-            // A command whose node connection dropped is rejected, not resent elsewhere (the
-            // node may have run it), and so is one the cluster refused as down: fail fast.
-            retryDelayOnFailover: 0,
-            retryDelayOnClusterDown: 0,
-            slotsRefreshTimeout: Math.max(1_000, commandTimeout),
-            // With TLS, keep the listed host names (certificates name hosts, not addresses).
-            ...(target.tls ? { dnsLookup: (address: string, callback: (err: null, address: string) => void) => callback(null, address) } : {}),
-            redisOptions: {
-              ...connection,
-              ...(target.username !== undefined ? { username: target.username } : {}),
-              ...(target.password !== undefined ? { password: target.password } : {}),
-              ...(target.tls ? { tls: {} } : {}),
-            },
-          });
-    const store = new RedisCounterStore(client, target.endpoint, opts);
-    const deadline = Date.now() + connectTimeout;
-    try {
-      const attempt = client.connect();
-      attempt.catch(() => {}); // may settle after the wait below gives up (or never, on a cluster)
-      await within(attempt, connectTimeout);
-    } catch (err) {
-      store.log?.warn('counter store (redis) is unreachable; counter calls fail until it answers', {
-        endpoint: store.endpoint,
-        error: messageOf(err),
-      });
-      store.failing = true;
-      store.lastWarnAt = Date.now();
-    }
-    // A cluster's node connections, opened before the first calls (best effort, same wait).
-    if (!store.failing) await within(store.openNodes(), Math.max(0, deadline - Date.now())).catch(() => {});
-    store.started = true;
-    return store;
+    return new RedisCounterStore(await RedisConnection.open(dsn, 'counter store (redis)', 'counter calls fail until it answers', opts));
   }
 
   async reserve(items: ReserveItem[], now: number): Promise<ReserveOutcome> {
@@ -256,7 +124,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
         }
         args.push(...limitArgs(item.limits));
       }
-      const reply = await this.call(() => this.scripts.interceptReserve(keys.length, ...keys, ...args));
+      const reply = await this.conn.call(() => this.scripts.interceptReserve(keys.length, ...keys, ...args));
       if (!Array.isArray(reply) || (reply[0] !== 'ok' && reply[0] !== 'refused')) {
         throw new Error(`counter store (redis): unexpected reply ${JSON.stringify(reply)}`);
       }
@@ -284,7 +152,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
         args.push('r', numArg(w.seconds * 1000));
       }
     }
-    const reply = await this.call(() => this.scripts.interceptRead(keys.length, ...keys, ...args));
+    const reply = await this.conn.call(() => this.scripts.interceptRead(keys.length, ...keys, ...args));
     if (!Array.isArray(reply) || reply.length !== counters.length) {
       throw new Error(`counter store (redis): unexpected reply ${JSON.stringify(reply)}`);
     }
@@ -292,15 +160,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
   }
 
   async close(): Promise<void> {
-    if (!this.markClosed()) return;
-    if (this.client.status === 'ready') {
-      try {
-        await this.client.quit();
-      } catch {
-        // Gone already or timed out: disconnecting below is all that is left to do.
-      }
-    }
-    this.client.disconnect();
+    if (this.markClosed()) await this.conn.close();
   }
 
   protected async undo(reservation: Reservation, handle: Handle, now: number): Promise<void> {
@@ -320,7 +180,7 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
       }
     });
     if (keys.length === 0) return;
-    await this.call(() => this.scripts.interceptRollback(keys.length, ...keys, ...args));
+    await this.conn.call(() => this.scripts.interceptRollback(keys.length, ...keys, ...args));
   }
 
   /** The Redis key that holds a counter at `now` (for tests and operators). */
@@ -340,58 +200,6 @@ export class RedisCounterStore extends BaseCounterStore<Handle> {
 
   /** The hash tag, then the key within the namespace: the prefix appears once, in the tag. */
   private namespaced(key: string): string {
-    return this.tag + key;
-  }
-
-  /**
-   * On a cluster, opens the connection to every node it knows now rather than at the node's
-   * first command, and resolves once each is open (or failed): with no offline queue, commands
-   * for a node whose connection is still opening are refused. Only once the cluster is ready
-   * (its ready check must not meet a connection half open).
-   */
-  private openNodes(): Promise<void> {
-    const client = this.client;
-    if (!(client instanceof Cluster) || client.status !== 'ready') return Promise.resolve();
-    const opened = client.nodes('all').map((node) => {
-      if (node.status === 'wait') node.connect().catch(() => {}); // failures: 'node error'
-      if (node.status === 'ready' || node.status === 'end') return undefined;
-      return new Promise<void>((resolve) => {
-        const done = () => {
-          node.off('ready', done);
-          node.off('end', done);
-          resolve();
-        };
-        node.on('ready', done);
-        node.on('end', done);
-      });
-    });
-    return Promise.all(opened).then(() => undefined);
-  }
-
-  private async call<T>(send: () => Promise<T>): Promise<T> {
-    // Not connected: say so plainly (the client would only say its stream isn't writeable).
-    if (this.client.status !== 'ready') {
-      throw new Error(`counter store (redis) at ${this.endpoint} is not reachable (${this.client.status})`);
-    }
-    try {
-      return await send();
-    } catch (err) {
-      const reason = messageOf(err).includes("isn't writeable") ? 'connection lost' : messageOf(err);
-      throw new Error(`counter store (redis) at ${this.endpoint}: ${reason}`, { cause: err });
-    }
-  }
-
-  /** Logs connection trouble at warn, at most once per WARN_EVERY_MS. */
-  private trouble(message: string): void {
-    this.failing = true;
-    if (this.closed || !this.started) return;
-    const t = Date.now();
-    if (t - this.lastWarnAt < WARN_EVERY_MS) {
-      this.suppressed++;
-      return;
-    }
-    this.log?.warn(message, { endpoint: this.endpoint, suppressed: this.suppressed > 0 ? this.suppressed : undefined });
-    this.lastWarnAt = t;
-    this.suppressed = 0;
+    return this.conn.tag + key;
   }
 }

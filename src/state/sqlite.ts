@@ -23,23 +23,16 @@
 // Cleanup: at open and every SWEEP_EVERY reservations, at most SWEEP_BATCH expired rows per
 // table are deleted (bounded work; a backlog drains over several sweeps).
 //
-// Durability: WAL with synchronous=NORMAL. A committed transaction is in the WAL file before
-// COMMIT returns, so it survives the process being killed (even `kill -9`); a power loss or
-// OS crash may lose the last transactions before a checkpoint syncs them.
-//
-// Locking: better-sqlite3 is synchronous, so within one process no two calls interleave. Across
-// processes a writer that finds the write lock taken does not block: SQLite waits at most
-// SYNC_BUSY_MS, then the call retries on a timer with growing pauses, so the event loop keeps
-// serving every other message meanwhile. After `busyTimeoutMs` (default 5 s) in all, the call
-// rejects and the proxy's state fail mode decides. Readers never wait (WAL).
+// Opening, durability and locking are those of every SQLite file here (sqlite-file.ts): WAL
+// with synchronous=NORMAL, survives `kill -9`; a writer that finds another process's lock
+// retries on a timer, never blocking the event loop, and after `busyTimeoutMs` (default 5 s)
+// the call rejects and the proxy's state fail mode decides.
 //
 // Arithmetic: amounts are REAL. Calendar values and buckets grow by one IEEE addition per
 // charge, exactly as in memory. Rolling sums use SQLite's total(), which sums with error
 // compensation, so for amounts that binary floating point cannot represent exactly the result
 // may differ from a naive sum in the last bit; exact fractions agree exactly.
-import { mkdirSync, openSync, closeSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { SqliteFile, type Database, type SqliteSchema, type Statement, type TransactionFn } from './sqlite-file.js';
 import type { CounterRead, Reservation, ReserveItem, ReserveOutcome } from './store.js';
 import type { CalendarUnit, Window } from '../policy/model.js';
 import { calendarWindowEnd, calendarWindowStart } from './windows.js';
@@ -47,62 +40,8 @@ import { checkItems, findRefusal, retryAfterMs } from './reservations.js';
 import { BaseCounterStore, calendarUndoApplies } from './base-store.js';
 import { bucketAt, bucketExpiry, rollingGeometry } from './rolling.js';
 
-const SCHEMA_VERSION = 2;
-/** Marks the file as an Intercept counter store ("ICPT"), so a foreign database is refused. */
-const APPLICATION_ID = 0x49435054;
 const SWEEP_EVERY = 200;
 const SWEEP_BATCH = 2000;
-const DEFAULT_BUSY_TIMEOUT_MS = 5000;
-/** How long SQLite itself may block the event loop waiting for another process's lock. */
-const SYNC_BUSY_MS = 2;
-/** The longest pause between two attempts while the lock is taken. */
-const MAX_RETRY_PAUSE_MS = 25;
-
-// ---------------------------------------------------------------- better-sqlite3 (minimal types)
-// The package ships no types; this is the part of its API used here.
-
-interface RunResult {
-  changes: number;
-  lastInsertRowid: number | bigint;
-}
-
-interface Statement {
-  run(...params: unknown[]): RunResult;
-  get(...params: unknown[]): unknown;
-  all(...params: unknown[]): unknown[];
-  /** Return only the first column of each row. */
-  pluck(toggle?: boolean): Statement;
-}
-
-interface TransactionFn<A extends unknown[], R> {
-  (...args: A): R;
-  deferred(...args: A): R;
-  immediate(...args: A): R;
-}
-
-interface Database {
-  prepare(sql: string): Statement;
-  exec(sql: string): void;
-  pragma(source: string, options?: { simple?: boolean }): unknown;
-  transaction<A extends unknown[], R>(fn: (...args: A) => R): TransactionFn<A, R>;
-  close(): void;
-}
-
-type DatabaseConstructor = new (path: string, options?: { timeout?: number }) => Database;
-
-/** Loaded on first open, so that importing this module never fails where the native
- * addon is missing and SQLite is not used. */
-let DatabaseClass: DatabaseConstructor | undefined;
-
-function loadDatabaseClass(): DatabaseConstructor {
-  if (!DatabaseClass) {
-    const require = createRequire(import.meta.url);
-    DatabaseClass = require('better-sqlite3') as DatabaseConstructor;
-  }
-  return DatabaseClass;
-}
-
-// ---------------------------------------------------------------- the store
 
 export interface SqliteStoreOptions {
   /** Namespace put before every key (the proxy's --state-prefix): every policy on a machine
@@ -125,16 +64,6 @@ type Charge =
 /** What `Reservation.handle` points at. */
 interface Handle {
   charges: Charge[];
-}
-
-/** SQLITE_BUSY and its extended codes: another connection holds the lock. */
-function isBusy(err: unknown): boolean {
-  const code = (err as { code?: unknown }).code;
-  return typeof code === 'string' && code.startsWith('SQLITE_BUSY');
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 const SCHEMA = `
@@ -168,6 +97,15 @@ const MIGRATE_1_TO_2 = `
   DROP TABLE rolling_entries;
 `;
 
+const COUNTER_FILE: SqliteSchema = {
+  name: 'counter store',
+  /** "ICPT": an Intercept counter store, so a foreign database is refused. */
+  applicationId: 0x49435054,
+  version: 2,
+  create: (db) => db.exec(SCHEMA + ROLLING_SCHEMA),
+  upgrade: (db) => db.exec(ROLLING_SCHEMA + MIGRATE_1_TO_2), // from 1, the only older version
+};
+
 export class SqliteCounterStore extends BaseCounterStore<Handle> {
   private reservesSinceSweep = 0;
 
@@ -196,43 +134,20 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
    * Throws an Error naming the path when the file cannot be opened or is not a counter store.
    */
   static open(path: string, options: SqliteStoreOptions = {}): SqliteCounterStore {
-    let db: Database | undefined;
-    try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      // Create the file ourselves for its mode; SQLite gives the -wal and -shm files the same.
-      closeSync(openSync(path, 'a', 0o600));
-      const Db = loadDatabaseClass();
-      db = new Db(path, { timeout: options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS });
-      const store = new SqliteCounterStore(db, path, options.busyTimeoutMs ?? DEFAULT_BUSY_TIMEOUT_MS, options.prefix ?? '');
+    return SqliteFile.open(path, COUNTER_FILE, options.busyTimeoutMs, (file) => {
+      const store = new SqliteCounterStore(file, options.prefix ?? '');
       store.sweepQuietly((options.now ?? Date.now)());
       return store;
-    } catch (err) {
-      try {
-        db?.close();
-      } catch {
-        // Already failing; the first error is the one to report.
-      }
-      throw new Error(`cannot open the counter store at ${path}: ${messageOf(err)}`, { cause: err });
-    }
+    });
   }
 
   private constructor(
-    private readonly db: Database,
-    /** The file, for error messages. */
-    readonly path: string,
-    private readonly busyTimeoutMs: number,
+    private readonly file: SqliteFile,
     private readonly prefix: string,
   ) {
     // Undo is one transaction: a rollback that failed (e.g. busy) may be tried again.
     super('after-undo');
-    // Opening (and migrating) may wait for the lock as long as it takes: nothing else runs yet.
-    db.pragma(`busy_timeout = ${Math.trunc(busyTimeoutMs)}`);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = NORMAL');
-    db.transaction(() => this.migrate()).immediate();
-    // From here on a taken lock is waited for on a timer (see `retrying`), not in SQLite.
-    db.pragma(`busy_timeout = ${SYNC_BUSY_MS}`);
-
+    const db: Database = file.db;
     this.sql = {
       calendarValue: db
         .prepare('SELECT value FROM calendar_counters WHERE key = ? AND unit = ? AND window_start = ?')
@@ -284,7 +199,7 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     this.assertOpen();
     checkItems(items);
     const scoped = this.prefix === '' ? items : items.map((item) => ({ ...item, key: this.prefix + item.key }));
-    const outcome = await this.retrying(() => this.reserveTx.immediate(scoped, now));
+    const outcome = await this.file.retrying(() => this.reserveTx.immediate(scoped, now));
     if (++this.reservesSinceSweep >= SWEEP_EVERY) this.sweepQuietly(now);
     return outcome;
   }
@@ -294,59 +209,35 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
     if (counters.length === 0) return [];
     // One read transaction: every value comes from the same snapshot.
     const scoped = this.prefix === '' ? counters : counters.map((c) => ({ ...c, key: this.prefix + c.key }));
-    return this.retrying(() => this.readTx.deferred(scoped, now));
+    return this.file.retrying(() => this.readTx.deferred(scoped, now));
   }
 
   async close(): Promise<void> {
     if (!this.markClosed()) return;
-    this.guard(() => this.db.close());
+    this.file.close();
   }
 
   protected async undo(_reservation: Reservation, handle: Handle, now: number): Promise<void> {
-    await this.retrying(() => this.rollbackTx.immediate(handle, now));
+    await this.file.retrying(() => this.rollbackTx.immediate(handle, now));
   }
 
   /** Deletes up to one batch of expired rows per table; returns how many were deleted. */
   async sweep(now: number): Promise<number> {
     this.assertOpen();
     this.reservesSinceSweep = 0;
-    return this.retrying(() => this.sweepTx.immediate(now));
+    return this.file.retrying(() => this.sweepTx.immediate(now));
   }
 
   /** Rows currently held, expired or not (for tests and metrics). */
   async rowCount(): Promise<{ calendar: number; rolling: number }> {
     this.assertOpen();
-    return this.guard(() => ({
+    return this.file.guard(() => ({
       calendar: this.sql.countCalendar.get() as number,
       rolling: this.sql.countRolling.get() as number,
     }));
   }
 
   // -------------------------------------------------------------- inside transactions
-
-  /** Creates the schema in a new file; refuses a file of another application or version. */
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    const appId = this.db.pragma('application_id', { simple: true }) as number;
-    if (version === 0) {
-      const tables = this.db.prepare("SELECT count(*) FROM sqlite_schema WHERE type = 'table'").pluck().get() as number;
-      if (tables > 0 && appId !== APPLICATION_ID) {
-        throw new Error('the file is an SQLite database of another application');
-      }
-      this.db.exec(SCHEMA + ROLLING_SCHEMA);
-      this.db.pragma(`application_id = ${APPLICATION_ID}`);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      return;
-    }
-    if (appId !== APPLICATION_ID) throw new Error('the file is an SQLite database of another application');
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`the file has schema version ${version}; this version of Intercept reads up to ${SCHEMA_VERSION}`);
-    }
-    if (version === 1) {
-      this.db.exec(ROLLING_SCHEMA + MIGRATE_1_TO_2);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }
-  }
 
   private reserveNow(items: ReserveItem[], now: number): ReserveOutcome {
     const refusal = findRefusal(
@@ -398,38 +289,6 @@ export class SqliteCounterStore extends BaseCounterStore<Handle> {
       } else {
         // A bucket that no longer counts (or was swept) is left alone.
         this.sql.rollingUndo.run(charge.amount, charge.key, charge.bucketStart, now);
-      }
-    }
-  }
-
-  // -------------------------------------------------------------- plumbing
-
-  /** Runs a database operation, naming the file in any error it raises. */
-  private guard<T>(op: () => T): T {
-    try {
-      return op();
-    } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      const wrapped = new Error(`counter store ${this.path}: ${messageOf(err)}`, { cause: err });
-      if (typeof code === 'string') Object.assign(wrapped, { code });
-      throw wrapped;
-    }
-  }
-
-  /** Runs a transaction; while another process holds the write lock, tries again on a timer
-   * (pauses growing to MAX_RETRY_PAUSE_MS) until `busyTimeoutMs` has passed, so the event loop
-   * keeps serving other messages. Then the last error stands. */
-  private async retrying<T>(op: () => T): Promise<T> {
-    const deadline = performance.now() + this.busyTimeoutMs;
-    let pause = 1;
-    for (;;) {
-      try {
-        return this.guard(op);
-      } catch (err) {
-        const left = deadline - performance.now();
-        if (!isBusy(err) || left <= 0 || this.closed) throw err;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(pause, left)));
-        pause = Math.min(pause * 2, MAX_RETRY_PAUSE_MS);
       }
     }
   }
