@@ -4,7 +4,8 @@
 // many proxies share the store.
 //
 // hold and client: each call is its own request, and the interceptor waits for its outcome
-// (approval-wait.ts), then runs the gate again with the request as `granted`.
+// (approval-wait.ts, or the client's answer: approval-client.ts), then runs the gate again with
+// the request as `answered`.
 // retry: the call is answered at once (approval_pending); the same call (same tool, same
 // canonical arguments, same rule version, same session unless scope: global) finds the
 // request again by its binding, and once it is approved passes once.
@@ -19,15 +20,14 @@ import {
 import type { ApprovalNeed, Denial, ToolCall } from '../engine/types.js';
 import type { Logger } from '../log.js';
 
-/** A request the interceptor waited for and that ended in a yes (or a timeout that allows). */
-export interface Granted {
+/** A held call's request once it is no longer pending (decided, expired, withdrawn). */
+export interface Answered {
   record: ApprovalRecord;
-  /** Claim the grant (approved → used) once the counters are reserved; false when a timeout
-   * with on_timeout: allow let the call through, which leaves nothing to claim. */
-  claim: boolean;
 }
 
 export type ApprovalStep =
+  /** `claim`: take the grant (approved → used) once the counters are reserved; false when a
+   * timeout with on_timeout: allow let the call through, which leaves nothing to claim. */
   | { kind: 'granted'; record: ApprovalRecord; claim: boolean }
   | { kind: 'hold'; record: ApprovalRecord }
   | { kind: 'deny'; denial: Denial };
@@ -41,15 +41,8 @@ export interface ApprovalDeps {
   log: Logger;
 }
 
-export async function approvalStep(call: ToolCall, need: ApprovalNeed, deps: ApprovalDeps, granted?: Granted): Promise<ApprovalStep> {
-  if (granted !== undefined) {
-    // The rule may have been edited (or removed) while the call waited: a yes given under one
-    // version of a rule does not carry over to another.
-    if (granted.record.ruleVersion !== need.fingerprint) {
-      return { kind: 'deny', denial: ruleChanged(call, need, granted.record) };
-    }
-    return { kind: 'granted', record: granted.record, claim: granted.claim };
-  }
+export async function approvalStep(call: ToolCall, need: ApprovalNeed, deps: ApprovalDeps, answered?: Answered): Promise<ApprovalStep> {
+  if (answered !== undefined) return answerStep(call, need, answered.record);
   const store = deps.approvals;
   if (store === undefined) return { kind: 'deny', denial: unavailable(call, need) };
   const now = deps.now();
@@ -88,6 +81,26 @@ export async function approvalStep(call: ToolCall, need: ApprovalNeed, deps: App
   }
 }
 
+/** What a request's outcome means for the call waiting on it. */
+function answerStep(call: ToolCall, need: ApprovalNeed, record: ApprovalRecord): ApprovalStep {
+  // The rule may have been edited (or removed) while the call waited: a yes given under one
+  // version of a rule does not carry over to another.
+  if (record.ruleVersion !== need.fingerprint) return { kind: 'deny', denial: ruleChanged(call, need, record) };
+  switch (record.status) {
+    case 'approved':
+      return { kind: 'granted', record, claim: true };
+    case 'expired':
+      if (record.onTimeout === 'allow') return { kind: 'granted', record, claim: false };
+      return { kind: 'deny', denial: expiredUnanswered(call, need, record) };
+    case 'denied':
+      return { kind: 'deny', denial: deniedByHuman(call, need, record) };
+    case 'used':
+      return { kind: 'deny', denial: usedUp(call, need, record) };
+    default:
+      return { kind: 'deny', denial: withdrawn(call, need, record) };
+  }
+}
+
 function pending(call: ToolCall, need: ApprovalNeed, record: ApprovalRecord): Denial {
   const expiresAt = new Date(record.expiresAt).toISOString();
   return {
@@ -116,7 +129,7 @@ function ruleChanged(call: ToolCall, need: ApprovalNeed, record: ApprovalRecord)
 }
 
 /** A human said no. */
-export function deniedByHuman(call: ToolCall, need: { rule: string; message?: string }, record: ApprovalRecord): Denial {
+function deniedByHuman(call: ToolCall, need: { rule: string; message?: string }, record: ApprovalRecord): Denial {
   return {
     kind: 'approval_denied',
     rule: need.rule,
@@ -126,7 +139,7 @@ export function deniedByHuman(call: ToolCall, need: { rule: string; message?: st
 }
 
 /** Nobody decided in time, and the rule says deny. */
-export function expiredUnanswered(call: ToolCall, need: { rule: string; message?: string }, record: ApprovalRecord): Denial {
+function expiredUnanswered(call: ToolCall, need: { rule: string; message?: string }, record: ApprovalRecord): Denial {
   const seconds = Math.round((record.expiresAt - record.requestedAt) / 1000);
   return {
     kind: 'approval_expired',
@@ -136,8 +149,18 @@ export function expiredUnanswered(call: ToolCall, need: { rule: string; message?
   };
 }
 
-/** The client withdrew its request or the request ended some other way before a yes. */
-export function withdrawn(call: ToolCall, need: { rule: string }, record: ApprovalRecord): Denial {
+/** A grant is good for one call: another proxy claimed it first, or an answer was replayed. */
+export function usedUp(call: ToolCall, need: { rule: string }, record: ApprovalRecord): Denial {
+  return {
+    kind: 'approval_expired',
+    rule: need.rule,
+    message: `The approval ${record.id} for ${JSON.stringify(call.name)} was already used or has expired. Call again to ask anew.`,
+    details: { approval: { id: record.id } },
+  };
+}
+
+/** The client withdrew its request before anyone approved it. */
+function withdrawn(call: ToolCall, need: { rule: string }, record: ApprovalRecord): Denial {
   return {
     kind: 'approval_denied',
     rule: need.rule,

@@ -16,7 +16,7 @@ import type { CounterStore, Reservation } from '../state/store.js';
 import type { PageFetcher, ToolCatalogue } from './catalogue.js';
 import { noteUnpinned, type PolicyInForce } from './policy-holder.js';
 import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
-import { approvalStep, type Granted } from './approval-gate.js';
+import { approvalStep, usedUp, type Answered } from './approval-gate.js';
 
 export type FailMode = 'open' | 'closed';
 
@@ -42,11 +42,11 @@ export type GateOutcome =
   | { kind: 'admit'; decision: Decision; reservation?: Reservation; approval?: ApprovalRecord }
   | { kind: 'deny'; denial: Denial }
   /** Held for a human (hold and client modes): wait for the request, then gate the call again
-   * with it as `granted`. Nothing is reserved yet. */
+   * with it as `answered`. Nothing is reserved yet. */
   | { kind: 'hold'; decision: Decision; request: ApprovalRecord };
 
-/** `granted`: a held call's request, which ended in a yes (see approval-gate.ts). */
-export async function gateCall(call: ToolCall, deps: GateDeps, granted?: Granted): Promise<GateOutcome> {
+/** `answered`: a held call's request, no longer pending (see approval-gate.ts). */
+export async function gateCall(call: ToolCall, deps: GateDeps, answered?: Answered): Promise<GateOutcome> {
   const { policy, catalogue } = deps;
   const lock = policy.lock;
   if (lock !== undefined && !policy.isHidden(call.name)) {
@@ -71,7 +71,7 @@ export async function gateCall(call: ToolCall, deps: GateDeps, granted?: Granted
   if (!decision.allowed) return { kind: 'deny', denial: decision.denial! };
   let grant: { record: ApprovalRecord; claim: boolean } | undefined;
   if (decision.approval !== undefined) {
-    const step = await approvalStep(call, decision.approval, deps, granted);
+    const step = await approvalStep(call, decision.approval, deps, answered);
     if (step.kind === 'deny') return step;
     if (step.kind === 'hold') return { kind: 'hold', decision, request: step.record };
     grant = step;
@@ -86,15 +86,7 @@ export async function gateCall(call: ToolCall, deps: GateDeps, granted?: Granted
   }
   if (grant?.claim && !(await claimOnce(grant.record, deps))) {
     if (reservation) await deps.store.rollback(reservation, deps.now()).catch(() => {});
-    return {
-      kind: 'deny',
-      denial: {
-        kind: 'approval_expired',
-        rule: decision.approval!.rule,
-        message: `The approval ${grant.record.id} for ${JSON.stringify(call.name)} was already used or has expired. Call again to ask anew.`,
-        details: { approval: { id: grant.record.id } },
-      },
-    };
+    return { kind: 'deny', denial: usedUp(call, decision.approval!, grant.record) };
   }
   return { kind: 'admit', decision, reservation, approval: grant?.record };
 }

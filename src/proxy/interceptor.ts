@@ -24,8 +24,10 @@ import { parseToolCall } from './call.js';
 import { ToolCatalogue } from './catalogue.js';
 import { denialResponse } from './denial.js';
 import { gateCall, settle, toolRan, type FailMode, type GateDeps, type GateOutcome } from './gate.js';
-import { deniedByHuman, expiredUnanswered, withdrawn } from './approval-gate.js';
 import { waitForDecision } from './approval-wait.js';
+import { answerIn, approvalQuestion, decisionOf, decodeState, inputRequiredResult, modernCanElicit, paramsForUpstream, canElicitForm, type ApprovalState } from './approval-client.js';
+import { argumentsHash } from '../approval/binding.js';
+import { clientInfoOf } from './session-key.js';
 import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
 import { filterToolsList } from './list-filter.js';
 import { OwnRequests } from './own-requests.js';
@@ -73,6 +75,12 @@ function progressTokenOf(params: unknown): string | undefined {
 export class Interceptor {
   private readonly pending = new Map<string, Pending>();
   private readonly own: OwnRequests;
+  /** The proxy's own requests to the client (elicitations asking to approve a held call). */
+  private readonly toClient: OwnRequests;
+  /** Whether the client declared form elicitation at initialize (2025 revisions). */
+  private clientElicits = false;
+  /** The client's name and version from initialize, recorded as who decided in the client. */
+  private clientName: string | undefined;
   readonly catalogue = new ToolCatalogue();
   private readonly now: () => number;
   private readonly failMode: FailMode;
@@ -84,6 +92,7 @@ export class Interceptor {
     this.now = opts.now ?? Date.now;
     this.failMode = opts.failMode ?? 'closed';
     this.own = new OwnRequests((message) => opts.upstream.send(message), opts.upstreamTimeoutMs ?? 10_000);
+    this.toClient = new OwnRequests((message, related) => opts.client.send(message, related), opts.upstreamTimeoutMs ?? 10_000, 'the client');
   }
 
   // ---------------------------------------------------------------- client -> upstream
@@ -122,6 +131,7 @@ export class Interceptor {
         this.clientNotification(c.msg);
         return;
       case 'response':
+        if (c.msg.id !== null && this.toClient.answer(idKey(c.msg.id), c.msg)) return;
         // The client answering one of the upstream's requests (sampling, roots, elicitation, ping).
         this.opts.upstream.send(c.msg);
         return;
@@ -137,7 +147,9 @@ export class Interceptor {
     this.opts.log.warn(`refused a message from the client: ${reason}`, { kind: c.kind });
     if (c.kind === 'notification') return;
     if (c.kind === 'response') {
-      if (c.msg.id !== null) this.opts.upstream.send(errorResponse(c.msg.id, INTERNAL_ERROR, `The client's answer was refused by the policy proxy: ${reason}`));
+      if (c.msg.id === null) return;
+      const refusal = errorResponse(c.msg.id, INTERNAL_ERROR, `The client's answer was refused by the policy proxy: ${reason}`);
+      if (!this.toClient.answer(idKey(c.msg.id), refusal)) this.opts.upstream.send(refusal);
       return;
     }
     const id = c.kind === 'request' ? c.msg.id : c.id;
@@ -175,6 +187,11 @@ export class Interceptor {
         this.opts.client.send(errorResponse(msg.id, INTERNAL_ERROR, 'Internal error in the policy proxy; the call was not forwarded'));
       });
       return;
+    }
+    if (msg.method === 'initialize' && isObject(msg.params)) {
+      const caps = msg.params.capabilities;
+      this.clientElicits = isObject(caps) && canElicitForm(caps.elicitation);
+      this.clientName = clientInfoOf(msg);
     }
     this.pending.set(key, { method: msg.method, progressToken: progressTokenOf(msg.params) });
     this.opts.upstream.send(msg);
@@ -216,15 +233,32 @@ export class Interceptor {
       return;
     }
     const call = parsed.call;
-    let outcome: GateOutcome | undefined = await gateCall(call, this.gateDeps(msg.params));
-    if (outcome.kind === 'hold') outcome = await this.holdForApproval(msg, call, entry, outcome);
+    const modern = isModernParams(msg.params);
+    // What goes to the upstream: the request as it came, but for the answer to the proxy's own
+    // input_required round (2026-07-28, approval_mode: client), which is taken out.
+    let forward = msg;
+    let outcome: GateOutcome | undefined;
+    const ours = modern ? decodeState((msg.params as Record<string, unknown>).requestState) : undefined;
+    if (ours !== undefined) {
+      outcome = await this.clientAnswered(msg, call, ours);
+      if (ours !== 'invalid') forward = { ...msg, params: paramsForUpstream(msg.params as Record<string, unknown>, ours) };
+    } else {
+      outcome = await gateCall(call, this.gateDeps(msg.params));
+      if (outcome.kind === 'hold' && outcome.request.mode === 'client' && modern && modernCanElicit(msg.params)) {
+        this.pending.delete(key);
+        this.opts.log.info('approval asked in the client (input_required)', { id: outcome.request.id, tool: call.name });
+        this.opts.client.send({ jsonrpc: '2.0', id: msg.id, result: inputRequiredResult(outcome.request, msg.params as Record<string, unknown>) });
+        return;
+      }
+      if (outcome.kind === 'hold') outcome = await this.holdForApproval(msg, call, entry, outcome);
+    }
     if (outcome === undefined) {
       this.pending.delete(key);
       return;
     }
-    if (outcome.kind === 'hold') throw new Error('a granted call was held again');
+    if (outcome.kind === 'hold') throw new Error('an answered call was held again');
     if (outcome.kind === 'deny') {
-      this.deny(msg.id, call, outcome.denial, isModernParams(msg.params));
+      this.deny(msg.id, call, outcome.denial, modern);
       return;
     }
     const { reservation } = outcome;
@@ -238,22 +272,27 @@ export class Interceptor {
     entry.reservation = reservation;
     if (outcome.approval) this.opts.log.info('approval used', { id: outcome.approval.id, tool: call.name });
     this.logAllowed(call, outcome.decision);
-    this.opts.upstream.send(msg);
+    this.opts.upstream.send(forward);
   }
 
-  /** Waits for a held call's request to be decided; then the call is gated again (counters and
-   * the rule as they are now), or denied. Undefined: the client withdrew it, nothing to answer. */
+  /** Waits for a held call's request to be decided (asking in the client when the rule says so
+   * and the client can show a form); then the call is gated again with the request's outcome.
+   * Undefined: the client withdrew it, nothing to answer. */
   private async holdForApproval(
     msg: JsonRpcRequest,
     call: ToolCall,
     entry: Pending,
     held: Extract<GateOutcome, { kind: 'hold' }>,
   ): Promise<GateOutcome | undefined> {
-    const need = held.decision.approval!;
     const { request } = held;
     const store = this.opts.approvals!;
     const token = metaOf(msg.params)?.progressToken;
     const abandoned = () => entry.cancelled === true || this.closed;
+    const asking = new AbortController();
+    if (request.mode === 'client') {
+      if (this.clientElicits) this.askClient(request, msg.id, asking.signal);
+      else this.opts.log.info('approval_mode client: the client cannot show a form, so the call is held for a decision elsewhere', { id: request.id, tool: call.name });
+    }
     const end = await waitForDecision(request, {
       store,
       now: this.now,
@@ -267,27 +306,75 @@ export class Interceptor {
                 msg.id,
               )
           : undefined,
-    });
-    const { record } = end;
-    const fields = { id: record.id, tool: call.name, rule: need.rule, by: record.decidedBy, via: record.via, reason: record.reason };
-    switch (end.kind) {
-      case 'approved':
-        this.opts.log.info('approval granted', fields);
-        return gateCall(call, this.gateDeps(msg.params), { record, claim: true });
-      case 'denied':
-        this.opts.log.info('approval denied', fields);
-        return { kind: 'deny', denial: deniedByHuman(call, need, record) };
-      case 'expired':
-        if (record.onTimeout === 'allow') {
-          this.opts.log.warn('approval expired unanswered; on_timeout: allow lets the call run', fields);
-          return gateCall(call, this.gateDeps(msg.params), { record, claim: false });
+    }).finally(() => asking.abort());
+    this.logAnswer(end.record, call);
+    if (end.kind === 'withdrawn' && abandoned()) return undefined;
+    return gateCall(call, this.gateDeps(msg.params), { record: end.record });
+  }
+
+  /** 2025 revisions: asks the client's human with elicitation/create; the answer becomes the
+   * request's decision in the store, where the wait sees it. Aborted (decided elsewhere,
+   * withdrawn, expired), the client is told to close its form. A client that cannot ask
+   * leaves the call held, as hold would. */
+  private askClient(request: ApprovalRecord, related: JsonRpcId, signal: AbortSignal): void {
+    const fields = { id: request.id, tool: request.tool };
+    this.opts.log.info('approval asked in the client (elicitation)', fields);
+    const timeoutMs = Math.max(1, request.expiresAt - this.now());
+    this.toClient
+      .request('elicitation/create', approvalQuestion(request), { related, signal, timeoutMs })
+      .then(async (response) => {
+        if (response.error) {
+          this.opts.log.warn('the client could not ask its user; the call stays held for a decision elsewhere', { ...fields, error: response.error.message });
+          return;
         }
-        this.opts.log.info('approval expired unanswered', fields);
-        return { kind: 'deny', denial: expiredUnanswered(call, need, record) };
-      default:
-        this.opts.log.info(`approval ${end.kind}`, fields);
-        return abandoned() ? undefined : { kind: 'deny', denial: withdrawn(call, need, record) };
+        const out = await this.opts.approvals!.decide(request.id, decisionOf(response.result, this.clientName ?? 'MCP client'), this.now());
+        if (!out.ok) this.opts.log.info('the client answered after the request was settled', { ...fields, reason: out.reason });
+      })
+      .catch((err: unknown) => {
+        if (!signal.aborted) this.opts.log.warn('asking the client failed; the call stays held', { ...fields, error: String(err) });
+      });
+  }
+
+  /** 2026-07-28 retry carrying the proxy's request state: the client's answer to the proxy's
+   * form becomes the request's decision, and the call is gated with the outcome. The answer
+   * counts only for the call it was asked about. */
+  private async clientAnswered(msg: JsonRpcRequest, call: ToolCall, ours: ApprovalState | 'invalid'): Promise<GateOutcome> {
+    const refuse = (message: string): GateOutcome => {
+      this.opts.log.warn('refused an approval answer', { tool: call.name, reason: message });
+      return { kind: 'deny', denial: { kind: 'approval_denied', message } };
+    };
+    const store = this.opts.approvals;
+    if (ours === 'invalid') return refuse('The request state of this call is not one the policy proxy can read; call again without it to ask anew.');
+    if (store === undefined) return refuse('The policy proxy keeps no approval requests, so this answer cannot be used.');
+    let record: ApprovalRecord | undefined;
+    try {
+      record = await store.get(ours.id, this.now());
+      // Only the session that was asked may answer, only for the call it was asked about, and
+      // only a request asked in the client: a hold or retry request waits for an operator.
+      if (record !== undefined && record.mode === 'client' && record.session === this.opts.sessionId && record.tool === call.name && record.argumentsHash === argumentsHash(call.args)) {
+        if (record.status === 'pending') {
+          const by = clientInfoOf(msg) ?? 'MCP client';
+          const out = await store.decide(record.id, decisionOf(answerIn(msg.params as Record<string, unknown>), by), this.now());
+          if (out.ok || out.reason === 'conflict') record = out.record;
+        }
+      } else if (record !== undefined) {
+        return refuse(`The answer to approval request ${ours.id} was given for another call; it does not apply to this one. Call again to ask anew.`);
+      }
+    } catch (err) {
+      this.opts.log.error('approval store unavailable', { error: String(err), tool: call.name });
+      return { kind: 'deny', denial: { kind: 'approval_unavailable', message: `The approval store is unavailable, so the answer to request ${ours.id} cannot be read and the call is refused.` } };
     }
+    if (record === undefined) return refuse(`Approval request ${ours.id} is unknown or long expired. Call again to ask anew.`);
+    this.logAnswer(record, call);
+    return gateCall(call, this.gateDeps(msg.params), { record });
+  }
+
+  private logAnswer(record: ApprovalRecord, call: ToolCall): void {
+    const fields = { id: record.id, tool: call.name, rule: record.rule, by: record.decidedBy, via: record.via, reason: record.reason };
+    if (record.status === 'approved') this.opts.log.info('approval granted', fields);
+    else if (record.status === 'expired' && record.onTimeout === 'allow') this.opts.log.warn('approval expired unanswered; on_timeout: allow lets the call run', fields);
+    else if (record.status === 'expired') this.opts.log.info('approval expired unanswered', fields);
+    else this.opts.log.info(`approval ${record.status}`, fields);
   }
 
   private gateDeps(callParams: unknown): GateDeps {

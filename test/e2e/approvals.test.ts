@@ -6,18 +6,15 @@
 // a grant never covers other arguments, and a global grant survives a restart of the proxy.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { INTERCEPT_BIN, ROOT } from '../support/paths.js';
+import { approvalsCli, type ApprovalsCli } from '../support/approvals-cli.js';
 import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
 import { eventually } from '../support/wait.js';
 import { assertDenied, assertNotDenied, isRecord, textOf, type Json } from '../support/messages.js';
 import { readTeeLog, teeCommand } from '../support/servers.js';
 import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
-const run = promisify(execFile);
 const TIMEOUT = { timeout: 120_000 };
 
 const POLICY = `version: "1"
@@ -59,6 +56,7 @@ before(async () => {
   policy = await writePolicy(dir.path, POLICY);
   tee = `${dir.path}/upstream.log`;
   stateDir = `${dir.path}/state`;
+  cli = approvalsCli(policy, stateDir);
 });
 after(async () => {
   await dir?.cleanup();
@@ -69,35 +67,10 @@ async function startProxy(): Promise<Session<Client>> {
   return connectV1(proxyParams(policy, { command: command!, args }, { flags: ['--state-dir', stateDir] }));
 }
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** `intercept approvals <args> -c <policy> --state-dir <dir>`, a process of its own. */
-async function approvals(...args: string[]): Promise<Run> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [INTERCEPT_BIN, 'approvals', ...args, '-c', policy, '--state-dir', stateDir], { cwd: ROOT, timeout: 60_000 });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code?: number; stdout?: string; stderr?: string };
-    return { code: typeof e.code === 'number' ? e.code : -1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
-  }
-}
-
-async function listed(): Promise<Json[]> {
-  const out = await approvals('list', '--json');
-  assert.equal(out.code, 0, out.stderr);
-  return JSON.parse(out.stdout) as Json[];
-}
-
-/** The request for `tool` whose arguments carry `marker`, once it exists (and is in `status`). */
-function requestFor(tool: string, marker: string, status = 'pending'): Promise<Json> {
-  return eventually(async () =>
-    (await listed()).find((r) => r.tool === tool && JSON.stringify(r.arguments).includes(marker) && r.status === status),
-  );
-}
+let cli: ApprovalsCli;
+const approvals = (...args: string[]) => cli.run(...args);
+const listed = () => cli.listed();
+const requestFor = (tool: string, marker: string, status?: string) => cli.requestFor(tool, marker, status);
 
 /** How many tools/call requests carrying `marker` reached the server. */
 async function reached(marker: string): Promise<number> {
