@@ -8,11 +8,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { approvalsCli, type ApprovalsCli } from '../support/approvals-cli.js';
+import { approvalMeta, approvalsCli, callsReaching, type ApprovalsCli } from '../support/approvals-cli.js';
 import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
 import { eventually } from '../support/wait.js';
-import { assertDenied, assertNotDenied, isRecord, textOf, type Json } from '../support/messages.js';
-import { readTeeLog, teeCommand } from '../support/servers.js';
+import { assertDenied, assertNotDenied, textOf } from '../support/messages.js';
+import { teeCommand } from '../support/servers.js';
 import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const TIMEOUT = { timeout: 120_000 };
@@ -72,17 +72,7 @@ const approvals = (...args: string[]) => cli.run(...args);
 const listed = () => cli.listed();
 const requestFor = (tool: string, marker: string, status?: string) => cli.requestFor(tool, marker, status);
 
-/** How many tools/call requests carrying `marker` reached the server. */
-async function reached(marker: string): Promise<number> {
-  const lines = await readTeeLog(tee);
-  return lines.filter((m) => isRecord(m) && m.method === 'tools/call' && JSON.stringify(m.params).includes(marker)).length;
-}
-
-function approvalMeta(result: unknown): Json {
-  const meta = isRecord(result) && isRecord(result._meta) ? result._meta['intercept/approval'] : undefined;
-  assert.ok(isRecord(meta), `expected _meta["intercept/approval"] on ${JSON.stringify(result)}`);
-  return meta;
-}
+const reached = (marker: string) => callsReaching(marker, tee);
 
 describe('human approval, held calls (hold)', TIMEOUT, () => {
   let proxy: Session<Client>;

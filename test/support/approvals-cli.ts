@@ -1,11 +1,12 @@
 // `intercept approvals …` as its own process on a proxy's store, as a second terminal would run
-// it, and the views the approval tests read from it.
+// it, and the views the approval tests read from it and from the upstream's tee log.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { INTERCEPT_BIN, ROOT } from './paths.js';
 import { eventually } from './wait.js';
-import type { Json } from './messages.js';
+import { isRecord, type Json } from './messages.js';
+import { readTeeLog } from './servers.js';
 
 const run = promisify(execFile);
 
@@ -16,7 +17,7 @@ export interface CliRun {
 }
 
 export interface ApprovalsCli {
-  /** `intercept approvals <args> -c <policy> --state-dir <dir>`. */
+  /** `intercept approvals <args> -c <policy> <store flags>`. */
   run(...args: string[]): Promise<CliRun>;
   /** `list --json`, parsed (the run must succeed). */
   listed(): Promise<Json[]>;
@@ -24,11 +25,14 @@ export interface ApprovalsCli {
   requestFor(tool: string, marker: string, status?: string): Promise<Json>;
 }
 
-export function approvalsCli(policy: string, stateDir: string): ApprovalsCli {
+/** The CLI on the proxy's store: `store` is its --state-dir, or its store flags as given
+ * (e.g. `--state-dsn redis://… --state-prefix p`). */
+export function approvalsCli(policy: string, store: string | string[]): ApprovalsCli {
+  const storeFlags = typeof store === 'string' ? ['--state-dir', store] : store;
   const cli: ApprovalsCli = {
     async run(...args) {
       try {
-        const { stdout, stderr } = await run(process.execPath, [INTERCEPT_BIN, 'approvals', ...args, '-c', policy, '--state-dir', stateDir], { cwd: ROOT, timeout: 60_000 });
+        const { stdout, stderr } = await run(process.execPath, [INTERCEPT_BIN, 'approvals', ...args, '-c', policy, ...storeFlags], { cwd: ROOT, timeout: 60_000 });
         return { code: 0, stdout, stderr };
       } catch (err) {
         const e = err as { code?: number; stdout?: string; stderr?: string };
@@ -47,4 +51,21 @@ export function approvalsCli(policy: string, stateDir: string): ApprovalsCli {
     },
   };
   return cli;
+}
+
+/** How many tools/call requests carrying `marker` reached the server, by its tee log(s). */
+export async function callsReaching(marker: string, ...teeLogs: string[]): Promise<number> {
+  let n = 0;
+  for (const log of teeLogs) {
+    const lines = await readTeeLog(log);
+    n += lines.filter((m) => isRecord(m) && m.method === 'tools/call' && JSON.stringify(m.params).includes(marker)).length;
+  }
+  return n;
+}
+
+/** The `_meta["intercept/approval"]` of a denial in retry mode (`{id, expiresAt}`). */
+export function approvalMeta(result: unknown): Json {
+  const meta = isRecord(result) && isRecord(result._meta) ? result._meta['intercept/approval'] : undefined;
+  assert.ok(isRecord(meta), `expected _meta["intercept/approval"] on ${JSON.stringify(result)}`);
+  return meta;
 }
