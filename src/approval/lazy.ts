@@ -5,13 +5,16 @@ import type { StateFlags } from '../state/open.js';
 import { openApprovalStore } from './open.js';
 import type { ApprovalStore } from './types.js';
 
-export function lazyApprovalStore(flags: StateFlags): ApprovalStore {
+/** `isOpen`: whether it was opened (a proxy whose policy asks for no approval never opens it). */
+export function lazyApprovalStore(flags: StateFlags): ApprovalStore & { readonly isOpen: boolean } {
+  let isOpen = false;
   let opening: Promise<ApprovalStore> | undefined;
   const store = (): Promise<ApprovalStore> => {
     if (opening !== undefined) return opening;
     const attempt = openApprovalStore(flags).then(
       (opened) => {
         flags.log.info('approval store opened', { store: opened.description });
+        isOpen = true;
         return opened.store;
       },
       (err: unknown) => {
@@ -33,6 +36,9 @@ export function lazyApprovalStore(flags: StateFlags): ApprovalStore {
     findOpen: async (binding, now) => (await store()).findOpen(binding, now),
     close: async () => {
       if (opening !== undefined) await (await opening.catch(() => undefined))?.close();
+    },
+    get isOpen() {
+      return isOpen;
     },
   };
 }

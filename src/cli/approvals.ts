@@ -1,7 +1,9 @@
 // `intercept approvals list|show|approve|deny`: the human side of require_approval. It opens the
 // same store as the proxy (same -c, --state-dir, --state-dsn, --state-prefix), so it reaches
 // requests made by any proxy sharing that store, on this machine or, with Redis, anywhere.
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
+import { observedApprovals } from '../audit/observed-approvals.js';
+import { DEFAULT_EVENTS_DIR, EventLog, instanceName } from '../audit/writer.js';
 import { openApprovalStore } from '../approval/open.js';
 import { APPROVAL_STATUSES, type ApprovalRecord, type ApprovalStatus, type ApprovalStore } from '../approval/types.js';
 import { approvalView } from '../approval/view.js';
@@ -16,6 +18,9 @@ export interface ApprovalsFlags {
   json?: boolean;
   status?: string;
   reason?: string;
+  /** Decisions are recorded in the audit trail here (false with --no-events). */
+  events?: boolean;
+  eventsDir?: string;
 }
 
 type Action = { kind: 'list' } | { kind: 'show'; id: string } | { kind: 'decide'; id: string; approve: boolean };
@@ -53,7 +58,10 @@ export async function runApprovals(action: Action, flags: ApprovalsFlags): Promi
       }
       case 'decide': {
         const by = decider();
-        const out = await store.decide(action.id, { approve: action.approve, by, via: 'cli', reason: flags.reason }, now);
+        // The decision is recorded by the process that made it, in its own trail file.
+        const trail = flags.events === false ? undefined : await EventLog.open({ dir: flags.eventsDir ?? DEFAULT_EVENTS_DIR, instance: instanceName(`cli-${hostname()}`), retentionDays: 0, log });
+        const deciding = trail === undefined ? store : observedApprovals(store, trail);
+        const out = await deciding.decide(action.id, { approve: action.approve, by, via: 'cli', reason: flags.reason }, now).finally(() => trail?.close());
         if (!out.ok) {
           if (out.reason === 'not_found') return notFound(action.id);
           const r = out.record;

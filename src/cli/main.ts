@@ -54,6 +54,13 @@ export async function main(argv: string[]): Promise<number> {
     .option('--max-message-depth <levels>', 'deepest nesting of objects and arrays accepted in a message, from either side', String(DEFAULT_MAX_DEPTH))
     .option('--lock <file>', 'pinned tool definitions (intercept scan --lock): hide and refuse tools that changed or are new')
     .option('--no-watch', 'do not reload the policy file (or lock file) when it changes')
+    .option('--events-dir <dir>', 'where this proxy appends its audit trail, one file per process and day (default ~/.intercept/events)')
+    .option('--events-retention <days>', 'delete trail files older than this many days; 0 keeps everything', '30')
+    .option('--no-events', 'write no audit trail')
+    .option('--log-args', "keep calls' arguments in the trail, secrets redacted (default: only their SHA-256)")
+    .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics; 0 picks a free port')
+    .option('--metrics-bind <address>', 'address of the metrics endpoint (default 127.0.0.1)')
+    .option('--dry-run', 'decide and record every call, but forward it even when the policy would deny it (shadow mode)')
     .addHelpText(
       'after',
       `
@@ -73,7 +80,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
         return;
       }
       const given = (name: string) => program.getOptionValueSource(name) === 'cli';
-      exitCode = await (await import('./proxy.js')).runProxyCommand({ ...opts, listenerFlagsGiven: ['bind', 'port', 'authToken', 'approvalsToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
+      exitCode = await (await import('./proxy.js')).runProxyCommand({ ...opts, version: pkg.version, listenerFlagsGiven: ['bind', 'port', 'authToken', 'approvalsToken', 'allowedOrigin', 'sessionKey', 'sessionIdleTimeout'].some(given) }, tail);
     });
 
   program
@@ -160,10 +167,24 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
   for (const verb of ['approve', 'deny'] as const) {
     storeOptions(approvals.command(verb).description(`${verb} a pending request`).argument('<id>'))
       .option('--reason <text>', 'why (recorded, and shown to the agent on a denial)')
+      .option('--events-dir <dir>', 'record the decision in this audit trail (default ~/.intercept/events)')
+      .option('--no-events', 'do not record the decision in the audit trail')
       .action(async (id: string, opts) => {
         exitCode = await (await import('./approvals.js')).runApprovals({ kind: 'decide', id, approve: verb === 'approve' }, opts);
       });
   }
+
+  program
+    .command('audit')
+    .description('check the audit trail')
+    .command('verify')
+    .description('check that no line of the audit trail was edited, inserted, reordered or deleted; exit 0 when intact, 1 when not')
+    .option('--events-dir <dir>', 'the trail (default ~/.intercept/events)')
+    .option('--events-retention <days>', "the proxies' --events-retention: a chain may start after files older than this", '30')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => {
+      exitCode = await (await import('./audit.js')).runAuditVerify(opts);
+    });
 
   program
     .command('status')

@@ -15,8 +15,12 @@ import { prepareUpstream, type UpstreamSpec } from '../transport/upstream.js';
 import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
 import { lazyApprovalStore } from '../approval/lazy.js';
 import { approvalWebhook } from '../approval/webhook.js';
+import { sha256 } from '../audit/chain.js';
+import { openObservability, parseMetricsPort, parseRetention, type ObservabilityFlags } from './observability.js';
 
-export interface ProxyFlags {
+export interface ProxyFlags extends ObservabilityFlags {
+  /** Intercept's own version, for the startup event. */
+  version: string;
   config?: string;
   upstream?: string;
   header: string[];
@@ -103,6 +107,12 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     return usage(`--approval-webhook must be an http:// or https:// URL, got ${JSON.stringify(flags.approvalWebhook)}`);
   }
 
+  const retention = parseRetention(flags.eventsRetention);
+  if (typeof retention === 'string') return usage(retention);
+  const metricsPort = parseMetricsPort(flags.metricsPort);
+  if (typeof metricsPort === 'string') return usage(metricsPort);
+  if (flags.metricsBind !== undefined && metricsPort === undefined) return usage('--metrics-bind requires --metrics-port');
+
   const log = createLogger(flags.logLevel);
   let text: string;
   try {
@@ -137,9 +147,19 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   }
   // Opened on first use: a proxy whose policy never asks for approval keeps no approval file
   // or connection. Should it fail to open then, calls that need approval are refused.
-  const approvals = lazyApprovalStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: statePrefix, log });
+  const lazyApprovals = lazyApprovalStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: statePrefix, log });
+  let observed;
+  try {
+    observed = await openObservability(flags, { counters: state.store, approvals: lazyApprovals, failMode: flags.stateFailMode }, log);
+  } catch (err) {
+    log.error(`${(err as Error).message}; not starting`);
+    await state.store.close().catch(() => {});
+    return 1;
+  }
+  const { approvals } = observed;
   const onApprovalRequested = flags.approvalWebhook === undefined ? undefined : approvalWebhook(flags.approvalWebhook, flags.approvalWebhookSecret, log);
   const holder = new PolicyHolder(compile(loaded.policy), text);
+  holder.events = observed.events;
   if (flags.watch) holder.watch(flags.config, log);
   if (lock !== undefined) {
     holder.setLock(lock);
@@ -148,17 +168,32 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   }
 
   let upstream: UpstreamSpec;
+  let server: string;
   if (flags.upstream) {
     upstream = { kind: 'http', url: flags.upstream, headers, transport: flags.upstreamTransport ?? 'auto' };
     const { describeUrl } = await import('../transport/http-negotiation.js');
-    log.info('starting', { policy: flags.config, server: describeUrl(new URL(flags.upstream)), counters: state.description, failMode: flags.stateFailMode });
+    server = describeUrl(new URL(flags.upstream));
   } else {
     const [cmd, ...args] = command!;
     upstream = { kind: 'command', command: cmd!, args };
-    log.info('starting', { policy: flags.config, server: cmd, counters: state.description, failMode: flags.stateFailMode });
+    server = cmd!;
   }
+  log.info('starting', { policy: flags.config, server, counters: state.description, failMode: flags.stateFailMode, dryRun: flags.dryRun || undefined });
+  if (flags.dryRun) log.warn('dry run: every call is decided and recorded, and forwarded even when the policy would deny it');
   await prepareUpstream(upstream);
-  const session: SessionContext = { upstream, policy: holder, store: state.store, approvals, onApprovalRequested, log, maxMessageBytes, maxMessageDepth, failMode: flags.stateFailMode };
+  observed.started({ version: flags.version, policy: flags.config, policyHash: sha256(text), transport: flags.transport, upstream: server, counters: state.description });
+  const session: SessionContext = {
+    upstream,
+    policy: holder,
+    store: observed.counters,
+    approvals,
+    onApprovalRequested,
+    observers: observed.observers,
+    log,
+    maxMessageBytes,
+    maxMessageDepth,
+    failMode: flags.stateFailMode,
+  };
   const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
     if (!isLoopback(flags.bind) && authToken === undefined) {
@@ -181,6 +216,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     });
   };
   const code = flags.transport === 'stdio' ? await runStdioProxy(session) : await listen(session);
+  await observed.stopped(code);
   await Promise.all([state.store.close(), approvals.close()]).catch(() => {});
   // Exit now: a stdio client may still hold our stdin open, and the server is gone.
   process.exit(code);

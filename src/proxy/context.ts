@@ -4,6 +4,7 @@ import type { CounterStore } from '../state/store.js';
 import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
 import type { FailMode } from './gate.js';
 import type { UpstreamSpec } from '../transport/upstream.js';
+import type { Observers } from './call-trail.js';
 
 /** What every session of a proxy run shares, whatever the client transport. */
 export interface SessionContext {
@@ -19,6 +20,8 @@ export interface SessionContext {
   /** Deepest nesting accepted in any message, from either side (see jsonrpc/depth.ts). */
   maxMessageDepth: number;
   failMode: FailMode;
+  /** Who hears of each call (audit trail, metrics, traces), and --dry-run. */
+  observers?: Observers;
   /** How long a child server gets to exit by itself after its stdin closes, and after SIGTERM. */
   graceMs?: number;
 }

@@ -33,6 +33,9 @@ export interface GateDeps {
   /** Whose counters `scope: session` means. */
   sessionId: string;
   failMode: FailMode;
+  /** --dry-run: a call needing approval is not held (nothing is asked); it is reported as the
+   * denial it would wait under, and the caller forwards it. */
+  dryRun?: boolean;
   now: () => number;
   log: Logger;
 }
@@ -70,6 +73,7 @@ export async function gateCall(call: ToolCall, deps: GateDeps, answered?: Answer
   const decision = policy.decide({ call, now: deps.now(), counters, schema, toolClass });
   if (!decision.allowed) return { kind: 'deny', denial: decision.denial! };
   let grant: { record: ApprovalRecord; claim: boolean } | undefined;
+  if (decision.approval !== undefined && deps.dryRun) return { kind: 'deny', denial: wouldHold(call, decision.approval.rule) };
   if (decision.approval !== undefined) {
     const step = await approvalStep(call, decision.approval, deps, answered);
     if (step.kind === 'deny') return step;
@@ -89,6 +93,10 @@ export async function gateCall(call: ToolCall, deps: GateDeps, answered?: Answer
     return { kind: 'deny', denial: usedUp(call, decision.approval!, grant.record) };
   }
   return { kind: 'admit', decision, reservation, approval: grant?.record };
+}
+
+function wouldHold(call: ToolCall, rule: string): Denial {
+  return { kind: 'approval_pending', rule, message: `The call to ${JSON.stringify(call.name)} would be held for human approval (rule ${JSON.stringify(rule)})` };
 }
 
 async function claimOnce(record: ApprovalRecord, deps: GateDeps): Promise<boolean> {

@@ -32,6 +32,7 @@ import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
 import { filterToolsList } from './list-filter.js';
 import { OwnRequests } from './own-requests.js';
 import { noteUnpinned, type PolicyInForce } from './policy-holder.js';
+import { CallTrail, outcomeOf, UNOBSERVED, type Observers } from './call-trail.js';
 
 export interface InterceptorOptions {
   client: Channel;
@@ -48,6 +49,8 @@ export interface InterceptorOptions {
   now?: () => number;
   /** How long the proxy waits for its own requests to the upstream (tools/list). */
   upstreamTimeoutMs?: number;
+  /** Who hears of each call (the audit trail, metrics, traces), and --dry-run. */
+  observers?: Observers;
 }
 
 /** A client request that has not been answered yet. */
@@ -60,6 +63,8 @@ interface Pending {
   cancelled?: boolean;
   /** The request's `_meta.progressToken`, which the upstream's progress notifications carry. */
   progressToken?: string;
+  /** tools/call only: what its observers are told. */
+  trail?: CallTrail;
 }
 
 /** A progress token as a comparable string (tokens are strings or numbers). */
@@ -84,6 +89,7 @@ export class Interceptor {
   readonly catalogue = new ToolCatalogue();
   private readonly now: () => number;
   private readonly failMode: FailMode;
+  private readonly observers: Observers;
   /** Whether the upstream declared tools.listChanged at initialize (legacy sessions). */
   private toolsListChanged = false;
   private closed = false;
@@ -91,6 +97,7 @@ export class Interceptor {
   constructor(private readonly opts: InterceptorOptions) {
     this.now = opts.now ?? Date.now;
     this.failMode = opts.failMode ?? 'closed';
+    this.observers = opts.observers ?? UNOBSERVED;
     this.own = new OwnRequests((message) => opts.upstream.send(message), opts.upstreamTimeoutMs ?? 10_000);
     this.toClient = new OwnRequests((message, related) => opts.client.send(message, related), opts.upstreamTimeoutMs ?? 10_000, 'the client');
   }
@@ -215,7 +222,10 @@ export class Interceptor {
         }
         // The upstream need not answer a cancelled request, so stop waiting for it. A call's
         // charge stands: the upstream may already have run it.
-        if (entry) this.pending.delete(key);
+        if (entry) {
+          this.pending.delete(key);
+          entry.trail?.finished('cancelled', this.now());
+        }
       }
     }
     this.opts.upstream.send(msg);
@@ -233,6 +243,8 @@ export class Interceptor {
       return;
     }
     const call = parsed.call;
+    const trail = new CallTrail(call, this.opts.sessionId, this.observers, metaOf(msg.params), this.now());
+    entry.trail = trail;
     const modern = isModernParams(msg.params);
     // What goes to the upstream: the request as it came, but for the answer to the proxy's own
     // input_required round (2026-07-28, approval_mode: client), which is taken out.
@@ -247,6 +259,7 @@ export class Interceptor {
       if (outcome.kind === 'hold' && outcome.request.mode === 'client' && modern && modernCanElicit(msg.params)) {
         this.pending.delete(key);
         this.opts.log.info('approval asked in the client (input_required)', { id: outcome.request.id, tool: call.name });
+        trail.denied({ kind: 'approval_pending', rule: outcome.request.rule, message: 'The call waits for its user to approve it in the client (input_required)', details: { approval: { id: outcome.request.id } } }, this.now());
         this.opts.client.send({ jsonrpc: '2.0', id: msg.id, result: inputRequiredResult(outcome.request, msg.params as Record<string, unknown>) });
         return;
       }
@@ -254,25 +267,34 @@ export class Interceptor {
     }
     if (outcome === undefined) {
       this.pending.delete(key);
+      trail.withdrawn(this.now());
       return;
     }
     if (outcome.kind === 'hold') throw new Error('an answered call was held again');
-    if (outcome.kind === 'deny') {
-      this.deny(msg.id, call, outcome.denial, modern);
+    if (outcome.kind === 'deny' && !this.observers.dryRun) {
+      this.deny(msg.id, call, outcome.denial, modern, trail);
       return;
     }
-    const { reservation } = outcome;
+    const reservation = outcome.kind === 'admit' ? outcome.reservation : undefined;
     if (entry.cancelled || this.closed) {
       this.pending.delete(key);
       if (reservation) await this.opts.store.rollback(reservation, this.now()).catch(() => {});
       this.opts.log.info('call cancelled by the client before it was forwarded', { tool: call.name });
+      trail.withdrawn(this.now());
       return;
     }
     entry.gating = false;
     entry.reservation = reservation;
-    if (outcome.approval) this.opts.log.info('approval used', { id: outcome.approval.id, tool: call.name });
-    this.logAllowed(call, outcome.decision);
-    this.opts.upstream.send(forward);
+    if (outcome.kind === 'deny') {
+      // --dry-run: recorded as the denial it would have been, and forwarded uncharged.
+      this.opts.log.info('dry run: would deny; forwarded', { tool: call.name, kind: outcome.denial.kind, rule: outcome.denial.rule, reason: outcome.denial.message });
+      trail.forwarded({ wouldDeny: outcome.denial });
+    } else {
+      if (outcome.approval) this.opts.log.info('approval used', { id: outcome.approval.id, tool: call.name });
+      this.logAllowed(call, outcome.decision);
+      trail.forwarded({ counters: chargesOf(outcome.decision), approval: outcome.approval?.id });
+    }
+    this.opts.upstream.send(withPropagation(forward, trail.propagation));
   }
 
   /** Waits for a held call's request to be decided (asking in the client when the rule says so
@@ -387,23 +409,22 @@ export class Interceptor {
       onApprovalRequested: this.opts.onApprovalRequested,
       sessionId: this.opts.sessionId,
       failMode: this.failMode,
+      dryRun: this.observers.dryRun,
       now: this.now,
       log: this.opts.log,
     };
   }
 
-  private deny(id: JsonRpcId, call: ToolCall, denial: Denial, modern: boolean): void {
+  private deny(id: JsonRpcId, call: ToolCall, denial: Denial, modern: boolean, trail: CallTrail): void {
     this.pending.delete(idKey(id));
     this.opts.log.info('denied', { tool: call.name, kind: denial.kind, rule: denial.rule, reason: denial.message });
+    trail.denied(denial, this.now());
     this.opts.client.send(denialResponse(id, denial, modern));
   }
 
   private logAllowed(call: ToolCall, decision: Decision): void {
     if (!this.opts.log.enabled('info')) return;
-    this.opts.log.info('allowed', {
-      tool: call.name,
-      counters: decision.charges.length > 0 ? decision.charges.map((c) => `${c.ref.id}+${c.amount}`).join(',') : undefined,
-    });
+    this.opts.log.info('allowed', { tool: call.name, counters: chargesOf(decision)?.join(',') });
   }
 
   // ---------------------------------------------------------------- upstream -> client
@@ -467,11 +488,15 @@ export class Interceptor {
     }
     this.pending.delete(key);
     switch (entry.method) {
-      case 'tools/call':
+      case 'tools/call': {
         if (entry.reservation) this.settle(entry.reservation, toolRan(msg));
+        const { outcome, error } = outcomeOf(msg);
+        entry.trail?.finished(outcome, this.now(), error);
         break;
+      }
       case 'tools/list':
-        if (isObject(msg.result)) {
+        // --dry-run shows the agent every tool, as it would see them without the proxy.
+        if (isObject(msg.result) && !this.observers.dryRun) {
           this.catalogue.record(msg.result.tools);
           const policy = this.opts.policy();
           const lock = policy.lock;
@@ -513,6 +538,7 @@ export class Interceptor {
     if (!entry || entry.gating) return;
     this.pending.delete(key);
     if (entry.reservation) this.settle(entry.reservation, toolRan(c.msg));
+    entry.trail?.finished('jsonrpc_error', this.now(), `refused by the proxy: ${reason}`);
     this.opts.client.send(refusal);
   }
 
@@ -538,5 +564,17 @@ export class Interceptor {
   upstreamClosed(): void {
     this.closed = true;
     this.own.failAll('the upstream closed');
+    for (const entry of this.pending.values()) if (!entry.gating) entry.trail?.finished('transport_failure', this.now(), 'the upstream closed before answering');
   }
+}
+
+/** The counters a decision charges, `<id>+<amount>`; undefined when none. */
+function chargesOf(decision: Decision): string[] | undefined {
+  return decision.charges.length > 0 ? decision.charges.map((c) => `${c.ref.id}+${c.amount}`) : undefined;
+}
+
+/** The request with the trace context in its `_meta`, when tracing gave one. */
+function withPropagation(msg: JsonRpcRequest, propagation: Readonly<Record<string, string>> | undefined): JsonRpcRequest {
+  if (propagation === undefined || !isObject(msg.params)) return msg;
+  return { ...msg, params: { ...msg.params, _meta: { ...(metaOf(msg.params) ?? {}), ...propagation } } };
 }

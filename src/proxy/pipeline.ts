@@ -14,6 +14,22 @@ export interface Pipeline {
   writable(): Promise<void>;
 }
 
+/** The interceptor for one session of a proxy run, whatever the transports. */
+export function interceptorFor(ctx: SessionContext, client: Channel, upstream: Channel, sessionId: string): Interceptor {
+  return new Interceptor({
+    client,
+    upstream,
+    policy: () => ctx.policy.current(),
+    store: ctx.store,
+    approvals: ctx.approvals,
+    onApprovalRequested: ctx.onApprovalRequested,
+    sessionId,
+    failMode: ctx.failMode,
+    observers: ctx.observers,
+    log: ctx.log,
+  });
+}
+
 /** Opens the upstream and the interceptor for one session. `key` is what its session-scoped
  * counters are kept under. */
 export function openPipeline(ctx: SessionContext, key: string, client: Channel, onUpstreamEnd: () => void): Pipeline {
@@ -29,17 +45,7 @@ export function openPipeline(ctx: SessionContext, key: string, client: Channel, 
     },
     { log: ctx.log, maxMessageBytes: ctx.maxMessageBytes, maxDepth: ctx.maxMessageDepth, graceMs: ctx.graceMs },
   );
-  interceptor = new Interceptor({
-    client,
-    upstream: upstream.channel,
-    policy: () => ctx.policy.current(),
-    store: ctx.store,
-    approvals: ctx.approvals,
-    onApprovalRequested: ctx.onApprovalRequested,
-    sessionId: key,
-    failMode: ctx.failMode,
-    log: ctx.log,
-  });
+  interceptor = interceptorFor(ctx, client, upstream.channel, key);
   let waiters: (() => void)[] = [];
   upstream.onDrain(() => {
     const ready = waiters;

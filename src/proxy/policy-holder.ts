@@ -8,6 +8,8 @@ import type { Denial } from '../engine/types.js';
 import type { Logger } from '../log.js';
 import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
+import { sha256 } from '../audit/chain.js';
+import type { EventSink } from '../audit/event.js';
 
 /** Pinned tool definitions (a lock file) in force beside the policy. Definitions are the
  * upstream's tools/list entries as they are. */
@@ -46,10 +48,22 @@ export class PolicyHolder {
   private lockWatcher?: { close(): void };
   /** Called after a successful reload. */
   onReload?: (previous: PolicyInForce, next: PolicyInForce) => void;
+  /** Told of every reload, taken or rejected (config_reload events). */
+  events?: EventSink;
+  private lockText?: string;
+
+  /** The text of the policy in force (lastText may be a rejected edit). */
+  private inForceText?: string;
 
   constructor(initial: PolicyInForce, initialText?: string) {
     this.policy = initial;
     this.lastText = initialText;
+    this.inForceText = initialText;
+  }
+
+  /** sha256 hex of the policy text in force. */
+  get policyHash(): string {
+    return sha256(this.inForceText ?? '');
   }
 
   current(): PolicyInForce {
@@ -65,15 +79,21 @@ export class PolicyHolder {
   /** Watches the lock file as `watch` does the policy: `intercept lock --update` takes effect
    * for the next tools/list and call. `load` returns the new lock, or a reason to keep the old. */
   watchLock(file: string, load: () => Promise<ToolLockCheck | string>, log: Logger, debounceMs = 100): void {
+    void readFile(file, 'utf8').then((text) => (this.lockText ??= text), () => {});
     const reload = async () => {
+      const text = await readFile(file, 'utf8').catch(() => '');
       const next = await load();
+      const hashes = { oldHash: sha256(this.lockText ?? ''), newHash: sha256(text) };
       if (typeof next === 'string') {
         log.error(`lock file reload rejected; keeping the last good lock: ${next}`, { file });
+        this.events?.emit({ type: 'config_reload', what: 'lock', file, ...hashes, ok: false, error: next });
         return;
       }
       const previous = this.policy;
       this.setLock(next);
+      this.lockText = text;
       log.info('lock file reloaded', { file });
+      this.events?.emit({ type: 'config_reload', what: 'lock', file, ...hashes, ok: true });
       this.onReload?.(previous, this.policy);
     };
     this.lockWatcher = watchDebounced(file, reload, debounceMs, (err) => log.warn('stopped watching the lock file', { file, error: String(err) }));
@@ -92,16 +112,21 @@ export class PolicyHolder {
         return;
       }
       if (text === this.lastText) return;
+      const hashes = { oldHash: sha256(this.inForceText ?? ''), newHash: sha256(text) };
       this.lastText = text;
       const result = parsePolicy(text, file);
       if (!result.ok) {
         log.error(`policy reload rejected; keeping the last good policy (${result.issues.length} error(s))`, { file });
         for (const issue of result.issues) log.error(formatIssue(issue));
+        const error = result.issues.map(formatIssue).join('; ');
+        this.events?.emit({ type: 'config_reload', what: 'policy', file, ...hashes, ok: false, error: error.length > 2000 ? `${error.slice(0, 2000)}…` : error });
         return;
       }
       const previous = this.policy;
       this.policy = withLock(compile(result.policy), this.lock);
+      this.inForceText = text;
       log.info('policy reloaded', { file });
+      this.events?.emit({ type: 'config_reload', what: 'policy', file, ...hashes, ok: true });
       for (const warning of result.warnings ?? []) log.warn(`policy warning: ${formatIssue(warning)}`);
       this.onReload?.(previous, this.policy);
     };

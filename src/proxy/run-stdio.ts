@@ -2,7 +2,8 @@
 // face the client, and one interceptor sits between it and the upstream.
 import { randomUUID } from 'node:crypto';
 import { StreamChannel } from '../transport/stdio.js';
-import { Interceptor } from './interceptor.js';
+import type { Interceptor } from './interceptor.js';
+import { interceptorFor } from './pipeline.js';
 import { offersChanged } from './offers.js';
 import type { SessionContext } from './context.js';
 import { openUpstream } from '../transport/upstream.js';
@@ -42,17 +43,7 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
   upstream.onDrain(() => client.resume());
   process.stdout.on('drain', () => upstream.resume());
 
-  interceptor = new Interceptor({
-    client,
-    upstream: upstream.channel,
-    policy: () => opts.policy.current(),
-    store: opts.store,
-    approvals: opts.approvals,
-    onApprovalRequested: opts.onApprovalRequested,
-    sessionId: randomUUID(),
-    failMode: opts.failMode,
-    log,
-  });
+  interceptor = interceptorFor(opts, client, upstream.channel, randomUUID());
   opts.policy.onReload = (previous, next) => {
     if (offersChanged(previous, next)) interceptor.toolsChanged();
   };

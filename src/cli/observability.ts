@@ -1,0 +1,96 @@
+// What a proxy run tells about itself: the audit trail (--events-dir, --events-retention,
+// --no-events, --log-args), Prometheus metrics (--metrics-port, --metrics-bind), --dry-run, and
+// the stores wrapped so that approvals and outages are recorded. One event stream feeds every
+// observer.
+import { hostname } from 'node:os';
+import type { ApprovalStore } from '../approval/types.js';
+import { fanOut, type EventSink, type StartupEvent } from '../audit/event.js';
+import { observedApprovals } from '../audit/observed-approvals.js';
+import { reportingApprovalStore, reportingCounterStore } from '../audit/store-trouble.js';
+import { DEFAULT_EVENTS_DIR, DEFAULT_RETENTION_DAYS, EventLog } from '../audit/writer.js';
+import type { Logger } from '../log.js';
+import type { Observers } from '../proxy/call-trail.js';
+import type { CounterStore } from '../state/store.js';
+import type { MetricsServer } from '../audit/metrics-server.js';
+
+export interface ObservabilityFlags {
+  /** false with --no-events. */
+  events: boolean;
+  eventsDir?: string;
+  eventsRetention?: string;
+  logArgs?: boolean;
+  dryRun?: boolean;
+  metricsPort?: string;
+  metricsBind?: string;
+}
+
+/** The --metrics-port number, undefined when not given, or what is wrong with it. */
+export function parseMetricsPort(value: string | undefined): number | undefined | string {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  return Number.isInteger(port) && port >= 0 && port <= 65535 ? port : `--metrics-port must be a port number, got ${JSON.stringify(value)}`;
+}
+
+/** Days in `--events-retention` (`30`, `30d`; 0 keeps everything), or what is wrong with it. */
+export function parseRetention(value: string | undefined): number | string {
+  if (value === undefined) return DEFAULT_RETENTION_DAYS;
+  const m = /^(\d+)d?$/.exec(value);
+  if (!m || !Number.isSafeInteger(Number(m[1]))) return `--events-retention must be a number of days such as 30 or 30d (0 keeps everything), got ${JSON.stringify(value)}`;
+  return Number(m[1]);
+}
+
+export interface Observability {
+  observers: Observers;
+  events: EventSink;
+  trail?: EventLog;
+  counters: CounterStore;
+  approvals: ApprovalStore;
+  /** Records the startup. */
+  started(event: Omit<StartupEvent, 'type' | 'pid' | 'host' | 'dryRun'>): void;
+  /** Records the shutdown and closes the trail. */
+  stopped(code: number): Promise<void>;
+}
+
+/** Throws when the metrics endpoint cannot listen (the message names the address). */
+export async function openObservability(
+  flags: ObservabilityFlags,
+  stores: { counters: CounterStore; approvals: ApprovalStore & { readonly isOpen: boolean }; failMode: 'open' | 'closed' },
+  log: Logger,
+): Promise<Observability> {
+  const retentionDays = parseRetention(flags.eventsRetention);
+  if (typeof retentionDays === 'string') throw new Error(retentionDays);
+  const metricsPort = parseMetricsPort(flags.metricsPort);
+  if (typeof metricsPort === 'string') throw new Error(metricsPort);
+  const trail = flags.events ? await EventLog.open({ dir: flags.eventsDir ?? DEFAULT_EVENTS_DIR, retentionDays, log }) : undefined;
+  let metrics: { sink: EventSink; server: MetricsServer } | undefined;
+  if (metricsPort !== undefined) {
+    const { createMetrics } = await import('../audit/metrics.js');
+    const { serveMetrics } = await import('../audit/metrics-server.js');
+    const created = createMetrics({
+      log,
+      // Counted only once something opened the store: a scrape must not create an approval file.
+      pendingApprovals: async () => (stores.approvals.isOpen ? (await stores.approvals.list(Date.now(), { status: 'pending' })).length : 0),
+      auditHealth: () => trail?.health,
+    });
+    const server = await serveMetrics(created, { port: metricsPort, bind: flags.metricsBind ?? '127.0.0.1', log });
+    log.info('metrics', { url: server.url });
+    metrics = { sink: created.sink, server };
+  }
+  const events = fanOut([trail, metrics?.sink]);
+  const observers: Observers = { events, dryRun: flags.dryRun === true };
+  return {
+    observers,
+    events,
+    trail,
+    counters: reportingCounterStore(stores.counters, events, stores.failMode),
+    approvals: observedApprovals(reportingApprovalStore(stores.approvals, events), events),
+    started(event) {
+      events.emit({ type: 'startup', pid: process.pid, host: hostname(), ...event, ...(observers.dryRun && { dryRun: true as const }) });
+      if (trail) log.info('audit trail', { file: trail.currentFile });
+    },
+    async stopped(code) {
+      events.emit({ type: 'shutdown', code });
+      await Promise.all([trail?.close(), metrics?.server.close()]);
+    },
+  };
+}
