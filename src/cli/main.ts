@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, Option } from 'commander';
 import { DEFAULT_MAX_DEPTH } from '../jsonrpc/depth.js';
 import { LOG_LEVELS } from '../log.js';
-import { notYet } from './not-yet.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -188,11 +187,32 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
 
   program
     .command('status')
-    .description('summarise running proxies and recent decisions (not available yet)')
-    .allowUnknownOption()
-    .allowExcessArguments()
-    .action(() => {
-      exitCode = notYet('intercept status', 'the audit trail');
+    .description('what the proxies writing to one audit trail have done: proxies, calls, denials and their rules; with -c, pending approvals and counters near their limits')
+    .option('--events-dir <dir>', 'the trail (default ~/.intercept/events)')
+    .option('--since <duration>', 'summarise this far back', '24h')
+    .option('-c, --config <file>', "the proxy's policy file: read its counters and approvals from the proxy's store")
+    .option('--state-dir <dir>', 'directory of the SQLite files (default ~/.intercept/state)')
+    .option('--state-dsn <dsn>', 'the Redis the proxies share (redis://…, rediss://…, redis+cluster://…)')
+    .option('--state-prefix <prefix>', "the proxies' --state-prefix, when they were given one")
+    .option('--color', 'colour the table even when stdout is not a terminal')
+    .option('--no-color', 'no colour, even on a terminal')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => {
+      exitCode = await (await import('./status.js')).runStatus(opts);
+    });
+
+  program
+    .command('logs')
+    .description("the audit trail of every proxy writing to one directory, in time order")
+    .option('--events-dir <dir>', 'the trail (default ~/.intercept/events)')
+    .option('-f, --follow', 'keep printing events as the proxies write them, until interrupted')
+    .option('--denied', 'only denied calls (and calls --dry-run would have denied)')
+    .option('--tool <name>', 'only events of this tool (* and ? match as in policy keys)')
+    .option('--type <type>', 'only events of this type (tool_call, startup, approval_decided, …)')
+    .option('--since <duration>', 'start this far back', '1h')
+    .option('--json', 'print each record exactly as stored, one per line')
+    .action(async (opts) => {
+      exitCode = await (await import('./logs.js')).runLogs(opts);
     });
 
   try {

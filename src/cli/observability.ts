@@ -1,13 +1,15 @@
 // What a proxy run tells about itself: the audit trail (--events-dir, --events-retention,
-// --no-events, --log-args), Prometheus metrics (--metrics-port, --metrics-bind), --dry-run, and
-// the stores wrapped so that approvals and outages are recorded. One event stream feeds every
-// observer.
+// --no-events, --log-args), Prometheus metrics (--metrics-port, --metrics-bind), OpenTelemetry
+// traces (the OTEL_* variables), --dry-run, and the stores wrapped so that approvals and outages
+// are recorded. One event stream feeds every observer.
 import { hostname } from 'node:os';
 import type { ApprovalStore } from '../approval/types.js';
 import { fanOut, type EventSink, type StartupEvent } from '../audit/event.js';
 import { observedApprovals } from '../audit/observed-approvals.js';
 import { reportingApprovalStore, reportingCounterStore } from '../audit/store-trouble.js';
-import { DEFAULT_EVENTS_DIR, DEFAULT_RETENTION_DAYS, EventLog } from '../audit/writer.js';
+import { auditArgRules, redactArgs } from '../audit/redact.js';
+import { DEFAULT_EVENTS_DIR, DEFAULT_RETENTION_DAYS, EventLog, instanceName } from '../audit/writer.js';
+import type { CompiledPolicy } from '../engine/compile.js';
 import type { Logger } from '../log.js';
 import type { Observers } from '../proxy/call-trail.js';
 import type { CounterStore } from '../state/store.js';
@@ -51,17 +53,29 @@ export interface Observability {
   stopped(code: number): Promise<void>;
 }
 
+export interface ObservedParts {
+  counters: CounterStore;
+  approvals: ApprovalStore & { readonly isOpen: boolean };
+  failMode: 'open' | 'closed';
+  /** The policy in force now (it changes on reload). */
+  policy: () => CompiledPolicy;
+  /** Where the OTEL_* variables are read. */
+  env: NodeJS.ProcessEnv;
+  version: string;
+}
+
+/** Session-scoped counters are shown in the metrics for this many sessions, the last seen. */
+const METRIC_SESSIONS = 100;
+
 /** Throws when the metrics endpoint cannot listen (the message names the address). */
-export async function openObservability(
-  flags: ObservabilityFlags,
-  stores: { counters: CounterStore; approvals: ApprovalStore & { readonly isOpen: boolean }; failMode: 'open' | 'closed' },
-  log: Logger,
-): Promise<Observability> {
+export async function openObservability(flags: ObservabilityFlags, parts: ObservedParts, log: Logger): Promise<Observability> {
   const retentionDays = parseRetention(flags.eventsRetention);
   if (typeof retentionDays === 'string') throw new Error(retentionDays);
   const metricsPort = parseMetricsPort(flags.metricsPort);
   if (typeof metricsPort === 'string') throw new Error(metricsPort);
-  const trail = flags.events ? await EventLog.open({ dir: flags.eventsDir ?? DEFAULT_EVENTS_DIR, retentionDays, log }) : undefined;
+  const instance = instanceName();
+  const trail = flags.events ? await EventLog.open({ dir: flags.eventsDir ?? DEFAULT_EVENTS_DIR, instance, retentionDays, log }) : undefined;
+  const sessions = new RecentSessions(METRIC_SESSIONS);
   let metrics: { sink: EventSink; server: MetricsServer } | undefined;
   if (metricsPort !== undefined) {
     const { createMetrics } = await import('../audit/metrics.js');
@@ -69,28 +83,59 @@ export async function openObservability(
     const created = createMetrics({
       log,
       // Counted only once something opened the store: a scrape must not create an approval file.
-      pendingApprovals: async () => (stores.approvals.isOpen ? (await stores.approvals.list(Date.now(), { status: 'pending' })).length : 0),
+      pendingApprovals: async () => (parts.approvals.isOpen ? (await parts.approvals.list(Date.now(), { status: 'pending' })).length : 0),
       auditHealth: () => trail?.health,
+      counterUsage: () => highestUsage(parts.policy(), parts.counters, sessions.list()),
     });
     const server = await serveMetrics(created, { port: metricsPort, bind: flags.metricsBind ?? '127.0.0.1', log });
     log.info('metrics', { url: server.url });
     metrics = { sink: created.sink, server };
   }
-  const events = fanOut([trail, metrics?.sink]);
-  const observers: Observers = { events, dryRun: flags.dryRun === true };
+  const tracer = await (await import('../audit/tracing.js')).openTracer({ env: parts.env, log, serviceVersion: parts.version, instance });
+  const events = fanOut([trail, metrics?.sink, metrics && sessions]);
+  const observers: Observers = { events, tracer, dryRun: flags.dryRun === true };
+  if (flags.logArgs) observers.argsFor = (call, toolClass) => redactArgs(call.args, auditArgRules(parts.policy(), call.name, toolClass));
   return {
     observers,
     events,
     trail,
-    counters: reportingCounterStore(stores.counters, events, stores.failMode),
-    approvals: observedApprovals(reportingApprovalStore(stores.approvals, events), events),
+    counters: reportingCounterStore(parts.counters, events, parts.failMode),
+    approvals: observedApprovals(reportingApprovalStore(parts.approvals, events), events),
     started(event) {
       events.emit({ type: 'startup', pid: process.pid, host: hostname(), ...event, ...(observers.dryRun && { dryRun: true as const }) });
       if (trail) log.info('audit trail', { file: trail.currentFile });
     },
     async stopped(code) {
       events.emit({ type: 'shutdown', code });
-      await Promise.all([trail?.close(), metrics?.server.close()]);
+      await Promise.all([trail?.close(), metrics?.server.close(), tracer?.close()]);
     },
   };
+}
+
+/** The sessions of the last calls, for reading session-scoped counters. */
+class RecentSessions implements EventSink {
+  private readonly seen = new Set<string>();
+  constructor(private readonly max: number) {}
+
+  emit(event: { type: string; session?: string }): void {
+    if (event.type !== 'tool_call' || event.session === undefined) return;
+    // Re-inserted, so the set's order is the order last seen.
+    this.seen.delete(event.session);
+    this.seen.add(event.session);
+    if (this.seen.size > this.max) this.seen.delete(this.seen.values().next().value as string);
+  }
+
+  list(): string[] {
+    return [...this.seen];
+  }
+}
+
+/** Each counter's use of its limit; a session-scoped one by its most used session. */
+async function highestUsage(policy: CompiledPolicy, store: CounterStore, sessions: string[]): Promise<{ counter: string; ratio: number }[]> {
+  const { counterUsage } = await import('../audit/usage.js');
+  const highest = new Map<string, number>();
+  for (const u of await counterUsage({ policy, store, prefix: '', sessions, now: Date.now() })) {
+    highest.set(u.counter, Math.max(highest.get(u.counter) ?? 0, u.ratio));
+  }
+  return [...highest].map(([counter, ratio]) => ({ counter, ratio }));
 }

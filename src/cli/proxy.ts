@@ -148,9 +148,11 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   // Opened on first use: a proxy whose policy never asks for approval keeps no approval file
   // or connection. Should it fail to open then, calls that need approval are refused.
   const lazyApprovals = lazyApprovalStore({ stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix: statePrefix, log });
+  const holder = new PolicyHolder(compile(loaded.policy), text);
   let observed;
   try {
-    observed = await openObservability(flags, { counters: state.store, approvals: lazyApprovals, failMode: flags.stateFailMode }, log);
+    const parts = { counters: state.store, approvals: lazyApprovals, failMode: flags.stateFailMode, policy: () => holder.current(), env: process.env, version: flags.version };
+    observed = await openObservability(flags, parts, log);
   } catch (err) {
     log.error(`${(err as Error).message}; not starting`);
     await state.store.close().catch(() => {});
@@ -158,7 +160,6 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   }
   const { approvals } = observed;
   const onApprovalRequested = flags.approvalWebhook === undefined ? undefined : approvalWebhook(flags.approvalWebhook, flags.approvalWebhookSecret, log);
-  const holder = new PolicyHolder(compile(loaded.policy), text);
   holder.events = observed.events;
   if (flags.watch) holder.watch(flags.config, log);
   if (lock !== undefined) {

@@ -27,6 +27,10 @@ export interface CompiledPolicy {
    * share one) and returned as is, unless the call reads a keyed counter, whose bucket depends
    * on the call's arguments. When it says `needsClass`, ask again with the tool's class. */
   requirements(call: ToolCall, toolClass?: ToolClass | null): Requirements;
+  /** The policy entries whose rules govern the tool, by the precedence decide() applies: its
+   * exact key (every entry of a name listed twice), else the most specific pattern, else its
+   * class's entry; empty when none does (then only `*` and the default apply). */
+  governingEntries(tool: string, toolClass?: ToolClass | null): readonly ToolPolicy[];
   /** Trace off by default (hot path). */
   decide(input: DecideInput, options?: { trace?: boolean }): Decision;
 }
@@ -48,6 +52,8 @@ const CLASS_NEEDED: Requirements = Object.freeze({ ...NOTHING_REQUIRED, needsCla
 interface Governed {
   /** The tool key (name or pattern) or `class:<class>` whose rules these are. */
   readonly key: string;
+  /** The entries these rules come from. */
+  readonly entries: readonly ToolPolicy[];
   readonly rules: readonly CompiledRule[];
   readonly plan: RequirementsPlan;
 }
@@ -82,29 +88,30 @@ export function compile(policy: Policy): CompiledPolicy {
   const compileRules = (tp: ToolPolicy, label = tp.name): CompiledRule[] => tp.rules.map((r) => compileRule(label, r, refs));
 
   const wildcardRules = policy.wildcard ? compileRules(policy.wildcard) : [];
-  const governed = (key: string, rules: CompiledRule[]): Governed => {
+  const governed = (key: string, entries: ToolPolicy[], rules: CompiledRule[]): Governed => {
     const all = [...rules, ...wildcardRules];
-    return { key, rules: all, plan: planRequirements(all) };
+    return { key, entries, rules: all, plan: planRequirements(all) };
   };
 
   // Exact names, and patterns ordered most specific first: most literal characters, ties by
   // file order (the sort is stable).
-  const ownRules = new Map<string, CompiledRule[]>();
-  const patternRules = new Map<string, CompiledRule[]>();
+  const ownEntries = new Map<string, ToolPolicy[]>();
+  const patternEntries = new Map<string, ToolPolicy[]>();
   for (const tp of policy.tools) {
-    const into = isGlob(tp.name) ? patternRules : ownRules;
+    const into = isGlob(tp.name) ? patternEntries : ownEntries;
     // A name listed twice keeps both rule lists (more rules, never fewer).
-    into.set(tp.name, [...(into.get(tp.name) ?? []), ...compileRules(tp)]);
+    into.set(tp.name, [...(into.get(tp.name) ?? []), tp]);
   }
+  const governedBy = (key: string, entries: ToolPolicy[]) => governed(key, entries, entries.flatMap((tp) => compileRules(tp)));
   const exact = new Map<string, Governed>();
-  for (const [tool, rules] of ownRules) exact.set(tool, governed(tool, rules));
-  const patterns: PatternKey[] = [...patternRules].map(([text, rules]) => ({ ...governed(text, rules), glob: compileGlob(text) }));
+  for (const [tool, entries] of ownEntries) exact.set(tool, governedBy(tool, entries));
+  const patterns: PatternKey[] = [...patternEntries].map(([text, entries]) => ({ ...governedBy(text, entries), glob: compileGlob(text) }));
   patterns.sort((a, b) => b.glob.literals - a.glob.literals);
   const byClass = new Map<ToolClass, Governed>();
   for (const tp of policy.classes ?? []) {
     // The loader admits each class once (they are map keys).
     const cls = tp.name as ToolClass;
-    byClass.set(cls, governed(classOwner(cls), compileRules(tp, classOwner(cls))));
+    byClass.set(cls, governed(classOwner(cls), [tp], compileRules(tp, classOwner(cls))));
   }
   const usesClasses = byClass.size > 0;
 
@@ -148,6 +155,7 @@ export function compile(policy: Policy): CompiledPolicy {
       const reads = plan.keyedReads.map((d) => (d.key === undefined ? d.ref : bucketOf(d.ref, d.key, call).ref));
       return { reads, needsSchema: plan.fixed.needsSchema, needsValidator: plan.fixed.needsValidator };
     },
+    governingEntries: (tool: string, toolClass?: ToolClass | null): readonly ToolPolicy[] => governing(tool, toolClass)?.entries ?? [],
     decide(input: DecideInput, options?: { trace?: boolean }): Decision {
       const tool = input.call.name;
       if (isHidden(tool)) return deniedBefore({ kind: 'hidden', message: `Tool ${toolQuoted(tool)} is hidden by policy` });

@@ -1,7 +1,9 @@
 // Policy file -> normalised Policy: the entry points, the top level, `hide:`, `tools:` and
-// `classes:`. Rules, conditions and counters are read by load-rules, -conditions and -counters.ts.
+// `classes:`. Rules, conditions, counters and `audit:` are read by load-rules, -conditions,
+// -counters and -audit.ts.
 import { readFile } from 'node:fs/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
+import { AUDIT_LISTS_TOOL_WARNING, checkToolAudit, readAudit, type ParsedAudit } from './load-audit.js';
 import { readRule, type ParsedRule, type StateRead } from './load-rules.js';
 import {
   classOwner,
@@ -18,6 +20,10 @@ import { TOOL_KEYS, TOP_KEYS } from './spelling.js';
 import { suggest } from './suggest.js';
 import { isNull, Reader, scalarText, shown, yamlMessage, type Field } from './yaml-reader.js';
 import { parseSimpleYaml } from './yaml-simple.js';
+
+// `audit` is a word of both spellings, at the top level and under every tool key.
+const TOP_LEVEL_KEYS: readonly string[] = [...TOP_KEYS, 'audit'];
+const TOOL_ENTRY_KEYS: readonly string[] = [...TOOL_KEYS, 'audit'];
 
 /** Reads and parses a policy file; a read failure is reported as an issue, not thrown. */
 export async function loadPolicyFile(path: string): Promise<LoadResult> {
@@ -76,7 +82,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
   }
 
   const policy: Policy = { source: file, defaultAction: 'allow', hide: [], tools: [] };
-  const fields = r.fields(root, '', TOP_KEYS);
+  const fields = r.fields(root, '', TOP_LEVEL_KEYS);
 
   const version = fields.get('version');
   if (version) {
@@ -103,8 +109,13 @@ export function parsePolicy(text: string, file: string): LoadResult {
   const hide = fields.get('hide');
   if (hide) policy.hide = readHide(r, hide);
 
+  const auditField = fields.get('audit');
+  const topAudit = auditField ? readAudit(r, auditField, 'audit') : undefined;
+  if (topAudit) policy.audit = topAudit.settings;
+
   const v1 = policy.version === '1';
   const warnings: PolicyIssue[] = [];
+  const context: ToolContext = { v1, topAudit, defaultDeny: policy.defaultAction === 'deny' };
   const tools = fields.get('tools');
   const reads: StateRead[] = [];
   const counters = new Map<string, Set<string>>();
@@ -113,7 +124,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
       r.issue(tools.valuePos, '', `tools must be a map of tool names to rules, got ${shown(tools.value)}`);
     } else {
       for (const entry of r.fields(tools.value, 'tools').values()) {
-        const tool = readTool(r, entry, v1);
+        const tool = readTool(r, entry, context);
         if (!tool) continue;
         if (tool.policy.name === '*') policy.wildcard = tool.policy;
         else policy.tools.push(tool.policy);
@@ -140,7 +151,7 @@ export function parsePolicy(text: string, file: string): LoadResult {
           continue;
         }
         const owner = classOwner(entry.key as ToolClass);
-        const tool = readTool(r, entry, v1, { path: `classes.${entry.key}`, owner });
+        const tool = readTool(r, entry, context, { path: `classes.${entry.key}`, owner });
         if (!tool) continue;
         policy.classes.push(tool.policy);
         reads.push(...tool.reads);
@@ -197,9 +208,18 @@ interface ParsedTool {
   warnings: PolicyIssue[];
 }
 
-/** A tool entry (`tools.<name>`), or with `under` a class entry (`classes.<class>`). `v1`: the
- * file says `version: "1"`. */
-function readTool(r: Reader, entry: Field, v1: boolean, under?: { path: string; owner: string }): ParsedTool | undefined {
+/** What every tool entry is read against. */
+interface ToolContext {
+  /** The file says `version: "1"`. */
+  v1: boolean;
+  /** The top-level `audit`, which a key's own adds to. */
+  topAudit: ParsedAudit | undefined;
+  defaultDeny: boolean;
+}
+
+/** A tool entry (`tools.<name>`), or with `under` a class entry (`classes.<class>`). */
+function readTool(r: Reader, entry: Field, context: ToolContext, under?: { path: string; owner: string }): ParsedTool | undefined {
+  const { v1 } = context;
   const name = entry.key;
   const path = under?.path ?? toolPath(name);
   if (name === '') {
@@ -209,10 +229,19 @@ function readTool(r: Reader, entry: Field, v1: boolean, under?: { path: string; 
   const owner = under?.owner ?? (name === '*' ? GLOBAL_OWNER : name);
   const policy: ToolPolicy = { name, rules: [], pos: entry.keyPos };
   const parsed: ParsedRule[] = [];
+  const warnings: PolicyIssue[] = [];
   const node = entry.value;
 
   if (isMap(node)) {
-    const rules = r.fields(node, path, TOOL_KEYS).get('rules');
+    const fields = r.fields(node, path, TOOL_ENTRY_KEYS);
+    const rules = fields.get('rules');
+    const audit = fields.get('audit');
+    const wildcard = name === '*' && !under;
+    if (audit) readToolAudit(r, audit, path, wildcard, context, policy);
+    if (audit && !rules && !wildcard && context.defaultDeny) {
+      const at = audit.keyPos;
+      warnings.push({ file: at.file, line: at.line, col: at.col, path, message: AUDIT_LISTS_TOOL_WARNING });
+    }
     if (rules && !isNull(rules.value)) {
       if (!isSeq(rules.value)) {
         r.issue(rules.valuePos, path, `rules must be a list, got ${shown(rules.value)}`);
@@ -229,7 +258,19 @@ function readTool(r: Reader, entry: Field, v1: boolean, under?: { path: string; 
 
   checkDuplicates(r, parsed);
   policy.rules = parsed.map((p) => p.rule);
-  return { policy, reads: parsed.flatMap((p) => p.reads), warnings: parsed.flatMap((p) => p.warnings) };
+  return { policy, reads: parsed.flatMap((p) => p.reads), warnings: [...warnings, ...parsed.flatMap((p) => p.warnings)] };
+}
+
+/** A key's own `audit`; under `"*"` it would only repeat the top level's, so it is refused. */
+function readToolAudit(r: Reader, field: Field, toolPath: string, wildcard: boolean, context: ToolContext, into: ToolPolicy): void {
+  if (wildcard) {
+    r.issue(field.keyPos, toolPath, 'audit cannot be used under "*"; write it at the top level, where it applies to every tool');
+    return;
+  }
+  const audit = readAudit(r, field, `${toolPath}.audit`);
+  if (!audit) return;
+  checkToolAudit(r, audit, context.topAudit);
+  into.audit = audit.settings;
 }
 
 /** Rule names and counters must be unique within one tool. */

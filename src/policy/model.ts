@@ -127,6 +127,25 @@ export interface ToolPolicy {
   /** The key under `tools` (a name or a glob pattern), `*`, or under `classes` the class. */
   name: string;
   rules: Rule[];
+  /** This key's `audit`: added to the top level's for the tools it governs. Never on `*`. */
+  audit?: AuditSettings;
+  pos: SourcePos;
+}
+
+/** What the audit trail keeps of a call's arguments (`audit.args`), as `args.` paths written
+ * as conditions write them. Whatever no list names goes through the redaction heuristics. */
+export interface AuditArgRules {
+  /** Stored as sent, even where they look secret (paths dropped or hashed inside them aside). */
+  keep: string[];
+  /** Stored as `sha256:<hex of the value's canonical JSON>`. */
+  hash: string[];
+  /** Left out. */
+  drop: string[];
+}
+
+/** A policy's or a tool key's `audit` block. */
+export interface AuditSettings {
+  args: AuditArgRules;
   pos: SourcePos;
 }
 
@@ -146,6 +165,8 @@ export interface Policy {
   /** Rules per risk class (`classes:`), in file order; each entry's name is the class. They
    * apply to a tool that no exact or pattern key under `tools` matches. */
   classes?: ToolPolicy[];
+  /** The top-level `audit`: applies to every tool. */
+  audit?: AuditSettings;
 }
 
 /** The risk classes a tool can be put in (the categories of the risk classifier). */

@@ -6,6 +6,7 @@ import type { CallOutcome, CallSpan, CallTracer, EventSink, ToolCallEvent } from
 import { argumentsHash } from '../approval/binding.js';
 import type { Denial, ToolCall } from '../engine/types.js';
 import { isObject, type JsonRpcResponse } from '../jsonrpc/message.js';
+import type { ToolClass } from '../policy/model.js';
 
 /** What a proxy run tells about its calls, and how. */
 export interface Observers {
@@ -14,8 +15,8 @@ export interface Observers {
   /** --dry-run: forward what the policy would deny, and record it as such. */
   dryRun?: boolean;
   /** --log-args: the arguments as the trail may keep them (redacted), or undefined to keep
-   * only their hash. */
-  argsFor?: (call: ToolCall) => unknown;
+   * only their hash. `toolClass`: the tool's risk class, when the server's listing told it. */
+  argsFor?: (call: ToolCall, toolClass: ToolClass | undefined) => unknown;
 }
 
 /** Nothing observes: events go nowhere. */
@@ -44,6 +45,7 @@ export class CallTrail {
     private readonly observers: Observers,
     meta: Readonly<Record<string, unknown>> | undefined,
     now: number,
+    private readonly classOf?: (tool: string) => ToolClass | undefined,
   ) {
     this.span = observers.tracer?.start(call.name, meta, now);
   }
@@ -102,7 +104,7 @@ export class CallTrail {
       tool: this.call.name,
       ...fields,
       argsHash: argumentsHash(this.call.args),
-      args: this.observers.argsFor?.(this.call),
+      args: this.observers.argsFor?.(this.call, this.classOf?.(this.call.name)),
     } as ToolCallEvent;
     this.observers.events.emit(event);
     this.span?.end(event, now);

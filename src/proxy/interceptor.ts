@@ -243,7 +243,7 @@ export class Interceptor {
       return;
     }
     const call = parsed.call;
-    const trail = new CallTrail(call, this.opts.sessionId, this.observers, metaOf(msg.params), this.now());
+    const trail = new CallTrail(call, this.opts.sessionId, this.observers, metaOf(msg.params), this.now(), (name) => this.catalogue.classOf(name));
     entry.trail = trail;
     const modern = isModernParams(msg.params);
     // What goes to the upstream: the request as it came, but for the answer to the proxy's own

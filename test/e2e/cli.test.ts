@@ -1,5 +1,5 @@
 // The offline subcommands as a user runs them: `intercept validate`, `intercept explain`, and
-// the ones that are not available yet. Needs the build (dist/).
+// status and logs on an empty trail. Needs the build (dist/).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
@@ -226,19 +226,32 @@ describe('intercept explain', { timeout: 60_000 }, () => {
   });
 });
 
-describe('commands that are not available yet', { timeout: 60_000 }, () => {
-  const cases: Array<[string, string[], RegExp]> = [
-    ['status', ['status'], /intercept status/],
-    ['status --json', ['status', '--json'], /intercept status/],
-  ];
-  for (const [label, args, names] of cases) {
-    it(`${label}: exits 2 and says it is not available yet`, async () => {
-      const run = await runIntercept(args);
-      assert.equal(run.code, 2, run.stderr);
-      assert.match(run.stderr, names);
-      assert.match(run.stderr, /not available in this version yet/);
-    });
-  }
+describe('status and logs on an empty trail', { timeout: 60_000 }, () => {
+  it('status says there are no events and exits 0; --json says so in numbers', async () => {
+    const dir = join(tmp.path, 'no-events');
+    const text = await runIntercept(['status', '--events-dir', dir]);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^no events in .*no-events since /);
+    const json = await runIntercept(['status', '--events-dir', dir, '--json']);
+    assert.equal(json.code, 0, json.stderr);
+    const report = JSON.parse(json.stdout) as { records: number; calls: { total: number }; proxies: unknown[] };
+    assert.deepEqual([report.records, report.calls.total, report.proxies.length], [0, 0, 0]);
+  });
+
+  it('logs prints nothing and says so on stderr', async () => {
+    const run = await runIntercept(['logs', '--events-dir', join(tmp.path, 'no-events'), '--denied']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, '');
+    assert.match(run.stderr, /no matching events/);
+  });
+
+  it('a bad --since is a usage error naming the flag', async () => {
+    for (const command of ['status', 'logs']) {
+      const run = await runIntercept([command, '--since', 'yesterday']);
+      assert.equal(run.code, 2, `${command}: ${run.stderr}`);
+      assert.match(run.stderr, /--since must be a duration/);
+    }
+  });
 });
 
 function escape(text: string): string {
