@@ -116,8 +116,15 @@ function recordFilter(flags: LogsFlags): (r: AuditRecord) => boolean {
 
 /** One readable line: local time, the instance (short), the type, and what matters of it. */
 export function formatRecord(r: AuditRecord): string {
-  const head = `${localTime(r.ts)}  ${shortInstance(r.instance).padEnd(13)}  ${r.type.padEnd(18)}`;
-  return `${head}  ${details(r)}`.trimEnd();
+  const head = `${localTime(String(r.ts))}  ${shortInstance(String(r.instance)).padEnd(13)}  ${String(r.type).padEnd(18)}`;
+  let text: string;
+  try {
+    text = details(r);
+  } catch {
+    // A record missing a field its type should have (another writer's): shown as it is.
+    text = JSON.stringify(r);
+  }
+  return `${head}  ${text}`.trimEnd();
 }
 
 function details(r: AuditRecord): string {

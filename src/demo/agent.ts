@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { APPROVALS_FILE } from '../approval/open.js';
+import { silentLogger } from '../log.js';
 import { policyNamespace } from '../state/open.js';
 import { DEMO_TOOL_NAMES } from './server.js';
 import { collapseRows, painter, renderTable, summariseResult, wantsColour, type CallRow } from './table.js';
@@ -68,20 +69,23 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   }
 
   // Counters go to a throwaway directory, so each run starts fresh and leaves nothing behind.
+  // The audit trail goes to one that is kept, so that it can be looked at afterwards.
   const stateDir = opts.direct ? undefined : await mkdtemp(join(tmpdir(), 'intercept-demo-'));
+  const eventsDir = opts.direct ? undefined : await mkdtemp(join(tmpdir(), 'intercept-demo-events-'));
+  let keepTrail = false;
   const args = opts.direct
     ? [server]
-    : [proxy, '-c', policy, '--state-dir', stateDir as string, '--', process.execPath, server];
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args,
-    env: inheritedEnv(),
-    stderr: opts.verbose ? 'inherit' : 'pipe',
-  });
-  // Keep the hidden log so a failure to start can still be explained.
+    : [proxy, '-c', policy, '--state-dir', stateDir!, '--events-dir', eventsDir!, '--metrics-port', '0', '--', process.execPath, server];
+  const transport = new StdioClientTransport({ command: process.execPath, args, env: inheritedEnv(), stderr: 'pipe' });
+  // Keep the log, shown with --verbose, so a failure to start can still be explained and the
+  // metrics endpoint's address is known.
   let log = '';
+  let metricsUrl: string | undefined;
   transport.stderr?.on('data', (chunk: Buffer) => {
-    log = (log + chunk.toString('utf8')).slice(-4000);
+    const text = chunk.toString('utf8');
+    if (opts.verbose) process.stderr.write(text);
+    metricsUrl ??= /\bmetrics url=(\S+)/.exec(log + text)?.[1];
+    log = (log + text).slice(-4000);
   });
 
   const client = new Client({ name: 'intercept-demo-agent', version: '1.0.0' });
@@ -139,7 +143,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     const unknown = { ...execution, to: '+15550100999' };
     if (stateDir === undefined) await call({ name: 'create_execution', arguments: unknown });
     else {
-      const operator = approveWhenAsked(policy, stateDir, (line) => print(paint('dim', line)));
+      const operator = approveWhenAsked(policy, stateDir, eventsDir!, (line) => print(paint('dim', line)));
       const row = await call({ name: 'create_execution', arguments: unknown });
       const approved = await operator.stop();
       if (approved !== undefined) row.reason = `held for approval, approved by the operator (${approved}): ${row.reason}`;
@@ -160,6 +164,18 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
           '.',
       ),
     );
+    if (eventsDir !== undefined) {
+      const scraped = metricsUrl === undefined ? undefined : await scrapeCalls(metricsUrl);
+      await client.close();
+      const recorded = await recordedCalls(eventsDir);
+      print();
+      print(`Audit trail: ${eventsDir} (${plural(recorded.calls, 'call')}, ${recorded.denied} denied)`);
+      if (scraped !== undefined) print(`Metrics:     ${metricsUrl} counted ${plural(scraped.calls, 'call')}, ${scraped.denied} denied`);
+      print('See them again, or check that no line of the trail was edited:');
+      for (const command of ['status', 'logs --denied', 'audit verify']) print(`  ${interceptCommand(`${command} --events-dir ${eventsDir}`)}`);
+      keepTrail = true;
+    }
+    print();
     print(
       `Try your own policy: copy ${displayPath(DEFAULT_DEMO_POLICY)} to my-policy.yaml, edit it, ` +
         `then run ${paint('bold', demoCommand('--policy my-policy.yaml'))}`,
@@ -170,17 +186,24 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   } finally {
     await client.close().catch(() => undefined);
     if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true }).catch(() => undefined);
+    // A run that failed leaves no trail to look at.
+    if (eventsDir !== undefined && !keepTrail) await rm(eventsDir, { recursive: true, force: true }).catch(() => undefined);
   }
 }
 
 /** The demo's operator: watches the proxy's approval store and approves the first request it
- * sees, as a person would with `intercept approvals approve <id>`. `stop` returns its id. */
-function approveWhenAsked(policy: string, stateDir: string, say: (line: string) => void): { stop(): Promise<string | undefined> } {
+ * sees, as a person would with `intercept approvals approve <id>`, and as that command does,
+ * records the decision in the audit trail. `stop` returns its id. */
+function approveWhenAsked(policy: string, stateDir: string, eventsDir: string, say: (line: string) => void): { stop(): Promise<string | undefined> } {
   let stopped = false;
   let approved: string | undefined;
   const watching = (async () => {
     const { SqliteApprovalStore } = await import('../approval/sqlite.js');
-    const store = SqliteApprovalStore.open(join(stateDir, APPROVALS_FILE), { prefix: policyNamespace(policy) });
+    const { observedApprovals } = await import('../audit/observed-approvals.js');
+    const { EventLog, instanceName } = await import('../audit/writer.js');
+    const trail = await EventLog.open({ dir: eventsDir, instance: instanceName('demo-operator'), retentionDays: 0, log: silentLogger });
+    const sqlite = SqliteApprovalStore.open(join(stateDir, APPROVALS_FILE), { prefix: policyNamespace(policy) });
+    const store = observedApprovals(sqlite, trail);
     try {
       while (!stopped && approved === undefined) {
         const [request] = await store.list(Date.now(), { status: 'pending' });
@@ -193,6 +216,7 @@ function approveWhenAsked(policy: string, stateDir: string, say: (line: string) 
       }
     } finally {
       await store.close();
+      await trail.close();
     }
   })();
   return {
@@ -216,6 +240,35 @@ function plural(n: number, word: string): string {
 function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : path;
+}
+
+/** Calls and denials in intercept_tool_calls_total; undefined when the scrape fails. */
+async function scrapeCalls(url: string): Promise<{ calls: number; denied: number } | undefined> {
+  try {
+    const text = await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text();
+    let calls = 0;
+    let denied = 0;
+    for (const m of text.matchAll(/^intercept_tool_calls_total\{([^}]*)\} (\S+)$/gm)) {
+      const n = Number(m[2]);
+      calls += n;
+      if (/\bdecision="deny"/.test(m[1]!)) denied += n;
+    }
+    return { calls, denied };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The tool_call events of the trail, and how many of them were denials. */
+async function recordedCalls(dir: string): Promise<{ calls: number; denied: number }> {
+  const { readTrail } = await import('../audit/reader.js');
+  const calls = (await readTrail(dir)).records.filter((r) => r.type === 'tool_call');
+  return { calls: calls.length, denied: calls.filter((r) => r.type === 'tool_call' && r.decision === 'deny').length };
+}
+
+/** How the user can run another intercept command from where they are. */
+function interceptCommand(args: string): string {
+  return resolve(process.cwd()) === resolve(packageRoot) ? `node bin/intercept.js ${args}` : `intercept ${args}`;
 }
 
 /** How the user can run the demo again from where they are. */

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -49,6 +49,48 @@ function tableRows(stdout: string): Row[] {
   return rows;
 }
 
+/** The demo's trail, the status and logs commands and the metrics it printed all tell the same
+ * calls and denials, and `audit verify` catches a hand-edited line. Removes the trail. */
+async function checkTrail(stdout: string): Promise<void> {
+  const dir = /^Audit trail: (\S+) \(38 calls, 4 denied\)$/m.exec(stdout)?.[1];
+  assert.ok(dir, `the demo names its audit trail:\n${stdout}`);
+  try {
+    assert.match(stdout, /^Metrics: +http:\/\/127\.0\.0\.1:\d+\/metrics counted 38 calls, 4 denied$/m);
+    for (const command of ['status', 'logs --denied', 'audit verify']) assert.ok(stdout.includes(`node bin/intercept.js ${command} --events-dir ${dir}`), command);
+
+    const status = await intercept(['status', '--events-dir', dir, '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    const report = JSON.parse(status.stdout) as { calls: { total: number; allowed: number; denied: number }; approvals: { approved: number; used: number } };
+    assert.deepEqual(report.calls, { ...report.calls, total: 38, allowed: 34, denied: 4 });
+    assert.deepEqual([report.approvals.approved, report.approvals.used], [1, 1]);
+
+    const logs = await intercept(['logs', '--events-dir', dir, '--denied', '--json']);
+    assert.equal(logs.code, 0, logs.stderr);
+    const denied = logs.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { tool: string; kind: string });
+    assert.deepEqual(denied.map((d) => [d.tool, d.kind]), [
+      ['create_conversation', 'rate_limit'],
+      ['create_execution', 'missing_args'],
+      ['delete_conversation', 'deny_rule'],
+      ['delete_flow', 'hidden'],
+    ]);
+
+    const intact = await intercept(['audit', 'verify', '--events-dir', dir]);
+    assert.equal(intact.code, 0, intact.stdout + intact.stderr);
+    // Turn the denial of delete_conversation into an allow, by hand.
+    const file = (await readdir(dir)).find((n) => !n.includes('demo-operator'))!;
+    const lines = (await readFile(join(dir, file), 'utf8')).split('\n');
+    const at = lines.findIndex((l) => l.includes('"delete_conversation"') && l.includes('"deny"'));
+    assert.ok(at >= 0);
+    lines[at] = lines[at]!.replace('"deny"', '"allow"');
+    await writeFile(join(dir, file), lines.join('\n'));
+    const edited = await intercept(['audit', 'verify', '--events-dir', dir]);
+    assert.equal(edited.code, 1);
+    assert.ok(`${edited.stdout}${edited.stderr}`.includes(`${file}:${at + 1}`), `names the edited line ${file}:${at + 1}:\n${edited.stdout}${edited.stderr}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('intercept demo', { timeout: 60_000 }, () => {
   it('shows each call through the bundled policy as a table row, then a summary', async () => {
     const { code, stdout, stderr } = await intercept(['demo']);
@@ -91,6 +133,7 @@ describe('intercept demo', { timeout: 60_000 }, () => {
     // Piped output carries no colour codes, and the proxy's log stays out of sight.
     assert.doesNotMatch(stdout, /\u001b\[/);
     assert.equal(stderr, '');
+    await checkTrail(stdout);
   });
 
   it('enforces the policy given with --policy instead', async () => {
@@ -111,6 +154,9 @@ describe('intercept demo', { timeout: 60_000 }, () => {
       assert.match(rows.find((r) => r.tool === 'create_execution')?.reason ?? '', /^server error: .*\bto$/);
       assert.equal(rows.find((r) => r.tool === 'delete_flow')?.decision, 'ALLOWED');
       assert.match(stdout, /^38 calls: 37 allowed, 1 denied\.$/m);
+      const trail = /^Audit trail: (\S+) \(38 calls, 1 denied\)$/m.exec(stdout)?.[1];
+      assert.ok(trail, 'the trail of this run is named');
+      await rm(trail, { recursive: true, force: true });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -71,6 +71,10 @@ describe('layering of src/', () => {
     assert.deepEqual(outside('approval', ['policy/model.ts', 'engine/canonical-json.ts', 'state', 'log.ts']), []);
   });
 
+  it('audit/ (the trail and its readers, metrics, traces) reads decisions and stores, never the proxy or a transport', () => {
+    assert.deepEqual(outside('audit', ['engine', 'policy/model.ts', 'approval/types.ts', 'state', 'log.ts']), []);
+  });
+
   it('scan/ uses the protocol, the risk classifier and the transports, not the proxy', () => {
     assert.deepEqual(outside('scan', ['jsonrpc', 'engine/risk.ts', 'transport', 'policy', 'log.ts']), []);
   });
