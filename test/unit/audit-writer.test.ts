@@ -3,6 +3,8 @@
 // and comes back, and what `verifyTrail` says about each kind of damage at the file level.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { runStatus, type StatusReport } from '../../src/cli/status.js';
+import { capture } from '../support/trail-writer.js';
 import { mkdir, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -146,6 +148,11 @@ describe('EventLog', () => {
     const report = await verifyTrail(dir, { retentionDays: 0, now });
     assert.equal(report.problems.length, 1);
     assert.match(report.problems[0]!.problem, /2 event\(s\) before this line were lost to write errors/);
+    // And status says so.
+    const json = await capture(() => runStatus({ eventsDir: dir, since: '3650d', json: true }));
+    assert.equal((JSON.parse(json.stdout) as StatusReport).eventsLost, 2);
+    const text = await capture(() => runStatus({ eventsDir: dir, since: '3650d', color: false }));
+    assert.match(text.stdout, /^2 event\(s\) could not be written by the proxies$/m);
   });
 });
 
