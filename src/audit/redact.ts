@@ -262,10 +262,14 @@ const FINDERS: readonly Finder[] = [
   // Authorization header values.
   { re: /\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*/gi, confirm: hasDigit },
   { re: /\bbasic\s+([A-Za-z0-9+/]{6,}={0,2})(?![A-Za-z0-9+/=])/gi, confirm: (_, b64) => b64 !== undefined && isUserPass(b64) },
-  // The password of a URL's user:password@.
-  { re: /\b([a-z][a-z0-9+.-]*:\/\/[^\s:/?#@]+:)[^\s/?#@]+@/gi, with: `$1${REDACTED}@` },
-  // JWTs (and JWEs): base64url parts, the first a JSON object ({" is eyJ).
-  { re: /\beyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*){2,4}/g },
+  // The password of a URL's user:password@ (the user may be empty, redis://:pw@host; the
+  // password runs to the authority's last @, as URL parsers read it). It starts only where a
+  // run of scheme characters starts: `\b` would let every `.` or `-` of a long run begin a
+  // match that scans the rest of it, quadratic in the run's length.
+  { re: /(?<![a-z0-9+.-])([a-z0-9+.-]+:\/\/[^\s:/?#@]*:)[^\s/?#]+@/gi, with: `$1${REDACTED}@` },
+  // JWTs (and JWEs): base64url parts, the first a JSON object ({" is eyJ). Only at the start of
+  // a base64url run, for the same reason (a run of `-eyJ…` would be quadratic).
+  { re: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]*){2,4}/g },
   // Key formats: OpenAI and Anthropic, Stripe secret and restricted keys (publishable pk_ keys
   // are meant to be public), GitHub, Slack, AWS access key ids, Google, SendGrid, Twilio API
   // keys (not AC... account ids), GitLab, npm.
