@@ -2,9 +2,9 @@
 // charge. The keys are made as the gate makes them (storageKey of the counter's ref and the
 // session), so the values are the very ones the next call's reservation will check.
 import { durationShort } from '../engine/messages.js';
-import type { CompiledPolicy } from '../engine/compile.js';
+import { counterRef, declaredCounters, type CompiledPolicy } from '../engine/compile.js';
 import type { CounterRef } from '../engine/types.js';
-import type { Counter, Limit, Policy } from '../policy/model.js';
+import type { Limit, Policy } from '../policy/model.js';
 import { storageKey } from '../state/keys.js';
 import type { CounterRead, CounterStore } from '../state/store.js';
 
@@ -66,22 +66,11 @@ export async function counterUsage(opts: UsageOptions): Promise<CounterUsage[]> 
   return usage.sort((a, b) => b.ratio - a.ratio || cmp(a.counter, b.counter) || cmp(a.session ?? '', b.session ?? ''));
 }
 
-/** The policy's counters with a limit and no key, as compile.ts makes their refs: the first
- * rule declaring an id defines it. */
+/** The policy's counters with a limit and no key. */
 function limitedCounters(policy: Policy): Limited[] {
-  const seen = new Set<string>();
   const out: Limited[] = [];
-  const lists = [...policy.tools, ...(policy.wildcard ? [policy.wildcard] : []), ...(policy.classes ?? [])];
-  for (const tp of lists) {
-    for (const rule of tp.rules) {
-      const c: Counter | undefined = rule.counter;
-      if (c === undefined) continue;
-      const id = `${c.owner}.${c.name}`;
-      if (seen.has(id)) continue;
-      seen.add(id);
-      if (c.key !== undefined || c.limits.length === 0) continue;
-      out.push({ ref: { id, owner: c.owner, scope: c.scope, window: c.window }, max: tightest(c.limits) });
-    }
+  for (const [id, c] of declaredCounters(policy)) {
+    if (c.key === undefined && c.limits.length > 0) out.push({ ref: counterRef(id, c), max: tightest(c.limits) });
   }
   return out;
 }

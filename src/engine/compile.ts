@@ -169,20 +169,30 @@ export function compile(policy: Policy): CompiledPolicy {
   };
 }
 
-/** Every counter a rule declares, by the id `state.` paths and charges use. */
-function counterRefs(policy: Policy): Map<string, DeclaredCounter> {
-  const refs = new Map<string, DeclaredCounter>();
+/** Every counter a rule declares, by its id (`<owner>.<name>`, the id `state.` paths and charges
+ * use): the first rule declaring an id defines it. */
+export function declaredCounters(policy: Policy): Map<string, Counter> {
+  const counters = new Map<string, Counter>();
   const lists = [...policy.tools, ...(policy.wildcard ? [policy.wildcard] : []), ...(policy.classes ?? [])];
   for (const tp of lists) {
     for (const rule of tp.rules) {
-      const c: Counter | undefined = rule.counter;
+      const c = rule.counter;
       if (c === undefined) continue;
       const id = `${c.owner}.${c.name}`;
-      if (refs.has(id)) continue;
-      const ref: CounterRef = Object.freeze({ id, owner: c.owner, scope: c.scope, window: Object.freeze({ ...c.window }) });
-      refs.set(id, Object.freeze({ ref, key: compileKey(c.key) }));
+      if (!counters.has(id)) counters.set(id, c);
     }
   }
+  return counters;
+}
+
+/** The counter as the store and the engine see it. */
+export function counterRef(id: string, c: Counter): CounterRef {
+  return Object.freeze({ id, owner: c.owner, scope: c.scope, window: Object.freeze({ ...c.window }) });
+}
+
+function counterRefs(policy: Policy): Map<string, DeclaredCounter> {
+  const refs = new Map<string, DeclaredCounter>();
+  for (const [id, c] of declaredCounters(policy)) refs.set(id, Object.freeze({ ref: counterRef(id, c), key: compileKey(c.key) }));
   return refs;
 }
 

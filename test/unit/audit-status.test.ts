@@ -13,7 +13,6 @@ import type { ProxyEvent } from '../../src/audit/event.js';
 import { readTrail } from '../../src/audit/reader.js';
 import { summarise, type StartupRecord } from '../../src/audit/summary.js';
 import { counterUsage } from '../../src/audit/usage.js';
-import { EventLog } from '../../src/audit/writer.js';
 import { runStatus, type StatusReport } from '../../src/cli/status.js';
 import { compile, type CompiledPolicy } from '../../src/engine/compile.js';
 import type { ToolCall } from '../../src/engine/types.js';
@@ -24,28 +23,12 @@ import { MemoryCounterStore } from '../../src/state/memory.js';
 import { openCounterStore, policyNamespace } from '../../src/state/open.js';
 import type { CounterStore } from '../../src/state/store.js';
 import { makeTempDir, writePolicy } from '../support/temp.js';
+import { approvalEvent, denial, startupEvent, toolCall, writeProxy } from '../support/trail-writer.js';
 
 const MINUTE = 60_000;
 /** 2026-01-10T12:00:00Z */
 const T = Date.UTC(2026, 0, 10, 12, 0, 0);
 
-type CallExtra = Partial<ProxyEvent & { type: 'tool_call' }>;
-const allow = (tool: string, extra: CallExtra = {}): ProxyEvent => ({ type: 'tool_call', session: 's1', tool, decision: 'allow', decisionMs: 1, upstreamMs: 2, outcome: 'result', argsHash: 'a'.repeat(64), ...extra }) as ProxyEvent;
-const deny = (tool: string, kind: string, rule?: string, extra: CallExtra = {}): ProxyEvent =>
-  ({ type: 'tool_call', session: 's1', tool, decision: 'deny', kind, ...(rule ? { rule } : {}), message: `no ${tool}`, decisionMs: 1, argsHash: 'a'.repeat(64), ...extra }) as ProxyEvent;
-const startup = (pid: number, host = 'h'): ProxyEvent => ({ type: 'startup', pid, host, version: '0.1.0', policy: '/etc/p.yaml', policyHash: 'b'.repeat(64), transport: 'stdio', upstream: 'node server.js', counters: 'memory' });
-const approval = (type: string, extra: object = {}): ProxyEvent => ({ type, id: 'apr_x', tool: 'pay', rule: 'ask', session: 's1', ...extra }) as ProxyEvent;
-
-/** Writes `events` (each at its own ms) as one proxy, with the real writer. */
-async function writeProxy(dir: string, instance: string, events: [number, ProxyEvent][]): Promise<void> {
-  let at = 0;
-  const log = await EventLog.open({ dir, instance, log: silentLogger, retentionDays: 0, now: () => at });
-  for (const [ms, event] of events) {
-    at = ms;
-    log.emit(event);
-  }
-  await log.close();
-}
 
 /** runStatus's exit code and what it wrote. */
 async function capture(run: () => Promise<number>): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -115,30 +98,30 @@ describe('summarise', () => {
     try {
       const now = T + 30 * MINUTE;
       await writeProxy(tmp.path, 'ha-10-aaaaaa', [
-        [T, startup(10)],
-        [T + 1 * MINUTE, allow('read_file')],
-        [T + 2 * MINUTE, allow('read_file', { outcome: 'tool_error' })],
-        [T + 3 * MINUTE, deny('delete_file', 'deny_rule', 'no deletes')],
-        [T + 4 * MINUTE, deny('delete_file', 'deny_rule', 'no deletes')],
-        [T + 5 * MINUTE, deny('shell', 'not_listed')],
-        [T + 6 * MINUTE, allow('pay', { dryRun: true, kind: 'condition', rule: 'small amounts', message: 'args.amount must be lte 10, got 50' })],
-        [T + 7 * MINUTE, approval('approval_requested', { mode: 'hold', scope: 'session', argsHash: 'c'.repeat(64), expiresAt: new Date(T + 12 * MINUTE).toISOString() })],
-        [T + 8 * MINUTE, approval('approval_decided', { approved: true, by: 'ops', via: 'cli' })],
-        [T + 8 * MINUTE, approval('approval_used')],
+        [T, startupEvent(10)],
+        [T + 1 * MINUTE, toolCall('read_file')],
+        [T + 2 * MINUTE, toolCall('read_file', { outcome: 'tool_error' })],
+        [T + 3 * MINUTE, denial('delete_file', 'deny_rule', 'no deletes')],
+        [T + 4 * MINUTE, denial('delete_file', 'deny_rule', 'no deletes')],
+        [T + 5 * MINUTE, denial('shell', 'not_listed')],
+        [T + 6 * MINUTE, toolCall('pay', { dryRun: true, kind: 'condition', rule: 'small amounts', message: 'args.amount must be lte 10, got 50' })],
+        [T + 7 * MINUTE, approvalEvent('approval_requested', { mode: 'hold', scope: 'session', argsHash: 'c'.repeat(64), expiresAt: new Date(T + 12 * MINUTE).toISOString() })],
+        [T + 8 * MINUTE, approvalEvent('approval_decided', { approved: true, by: 'ops', via: 'cli' })],
+        [T + 8 * MINUTE, approvalEvent('approval_used')],
         [T + 9 * MINUTE, { type: 'config_reload', file: 'p.yaml', what: 'policy', oldHash: 'd'.repeat(64), newHash: 'e'.repeat(64), ok: true }],
         [T + 9 * MINUTE, { type: 'config_reload', file: 'p.yaml', what: 'policy', oldHash: 'e'.repeat(64), newHash: 'f'.repeat(64), ok: false, error: 'bad' }],
         [T + 10 * MINUTE, { type: 'state_unavailable', store: 'counters', error: 'ECONNREFUSED', failMode: 'closed' }],
         [T + 11 * MINUTE, { type: 'shutdown', code: 0 }],
       ]);
       await writeProxy(tmp.path, 'hb-20-bbbbbb', [
-        [T + MINUTE, startup(20)],
+        [T + MINUTE, startupEvent(20)],
         // In the last 10 minutes before `now`: minute 5 of 10 (0-based 4), and the last one.
-        [now - 5.5 * MINUTE, allow('search', { session: 's2', outcome: 'jsonrpc_error' })],
-        [now - 5.5 * MINUTE, deny('search', 'rate_limit', 'searches', { session: 's2' })],
-        [now - 0.5 * MINUTE, allow('search', { session: 's2' })],
+        [now - 5.5 * MINUTE, toolCall('search', { session: 's2', outcome: 'jsonrpc_error' })],
+        [now - 5.5 * MINUTE, denial('search', 'rate_limit', 'searches', { session: 's2' })],
+        [now - 0.5 * MINUTE, toolCall('search', { session: 's2' })],
       ]);
-      await writeProxy(tmp.path, 'hc-30-cccccc', [[T + 2 * MINUTE, startup(30, 'elsewhere')]]);
-      await writeProxy(tmp.path, 'hd-40-dddddd', [[T + 3 * MINUTE, startup(40)]]);
+      await writeProxy(tmp.path, 'hc-30-cccccc', [[T + 2 * MINUTE, startupEvent(30, 'elsewhere')]]);
+      await writeProxy(tmp.path, 'hd-40-dddddd', [[T + 3 * MINUTE, startupEvent(40)]]);
       const { records, problems } = await readTrail(tmp.path);
       assert.deepEqual(problems, []);
 
@@ -277,22 +260,22 @@ describe('runStatus', () => {
       const host = hostname();
       const gone = await deadPid();
       const written: [number, ProxyEvent][] = [
-        [now - 20 * MINUTE, startup(process.ppid, host)],
-        [now - 19 * MINUTE, allow('create_issue', { session: 'alice' })],
-        [now - 18 * MINUTE, deny('delete_repo', 'deny_rule', 'never delete', { session: 'alice' })],
-        [now - 2 * MINUTE, allow('search', { session: 'bob' })],
+        [now - 20 * MINUTE, startupEvent(process.ppid, host)],
+        [now - 19 * MINUTE, toolCall('create_issue', { session: 'alice' })],
+        [now - 18 * MINUTE, denial('delete_repo', 'deny_rule', 'never delete', { session: 'alice' })],
+        [now - 2 * MINUTE, toolCall('search', { session: 'bob' })],
       ];
       await writeProxy(events, 'here-1-aaaaaa', written);
       await writeProxy(events, 'here-2-bbbbbb', [
-        [now - 15 * MINUTE, startup(gone, host)],
-        [now - 14 * MINUTE, deny('delete_repo', 'deny_rule', 'never delete', { session: 'carol' })],
+        [now - 15 * MINUTE, startupEvent(gone, host)],
+        [now - 14 * MINUTE, denial('delete_repo', 'deny_rule', 'never delete', { session: 'carol' })],
       ]);
       await writeProxy(events, 'here-3-cccccc', [
-        [now - 10 * MINUTE, startup(process.ppid, host)],
+        [now - 10 * MINUTE, startupEvent(process.ppid, host)],
         [now - 9 * MINUTE, { type: 'shutdown', code: 3 }],
       ]);
       // Older than --since: left out.
-      await writeProxy(events, 'old-4-dddddd', [[now - 3 * 3600_000, allow('create_issue')]]);
+      await writeProxy(events, 'old-4-dddddd', [[now - 3 * 3600_000, toolCall('create_issue')]]);
 
       // The stores, as a proxy started with this policy file and --state-dir would have them.
       const prefix = policyNamespace(policyFile);
@@ -346,9 +329,9 @@ describe('runStatus', () => {
     try {
       const now = Date.now();
       await writeProxy(tmp.path, 'box-7-abcdef', [
-        [now - 5 * MINUTE, startup(12345, 'elsewhere')],
-        [now - 4 * MINUTE, allow('read_file')],
-        [now - 3 * MINUTE, deny('delete_file', 'deny_rule', 'no deletes')],
+        [now - 5 * MINUTE, startupEvent(12345, 'elsewhere')],
+        [now - 4 * MINUTE, toolCall('read_file')],
+        [now - 3 * MINUTE, denial('delete_file', 'deny_rule', 'no deletes')],
       ]);
       const plain = await capture(() => runStatus({ eventsDir: tmp.path, color: false }));
       assert.equal(plain.code, 0);
@@ -393,7 +376,7 @@ describe('runStatus', () => {
       assert.match(bad.stderr, /--since must be a duration.*"yesterday"/);
 
       const now = Date.now();
-      await writeProxy(tmp.path, 'box-7-abcdef', [[now - MINUTE, allow('read_file')]]);
+      await writeProxy(tmp.path, 'box-7-abcdef', [[now - MINUTE, toolCall('read_file')]]);
       const file = join(tmp.path, `${new Date(now - MINUTE).toISOString().slice(0, 10)}.box-7-abcdef.jsonl`);
       await appendFile(file, 'garbage\nmore garbage\n');
       const run = await capture(() => runStatus({ eventsDir: tmp.path, json: true }));
@@ -412,7 +395,7 @@ describe('runStatus', () => {
     const tmp = await makeTempDir('intercept-status-');
     try {
       const now = Date.now();
-      await writeProxy(tmp.file('events'), 'box-7-abcdef', [[now - MINUTE, allow('read_file')]]);
+      await writeProxy(tmp.file('events'), 'box-7-abcdef', [[now - MINUTE, toolCall('read_file')]]);
       const policyFile = await writePolicy(tmp.path, POLICY);
       // A file where the state directory should be: neither SQLite file can be opened.
       const notADir = tmp.file('state');
