@@ -67,6 +67,8 @@ export interface StatusSummary {
     allowed: number;
     /** Answered with a denial. */
     denied: number;
+    /** Withdrawn by the client before they were decided (neither allowed nor denied). */
+    cancelled: number;
     /** denied / total, 0..1 (0 when there were no calls). */
     deniedShare: number;
     /** --dry-run: forwarded although the policy would have denied them. */
@@ -122,7 +124,7 @@ export function summarise(records: readonly AuditRecord[], opts: SummaryOptions)
   const spanStart = opts.now - span * MINUTE_MS;
   const byMinute = Array.from({ length: span }, (_, i) => ({ start: new Date(spanStart + i * MINUTE_MS).toISOString(), calls: 0, denied: 0 }));
 
-  const calls = { total: 0, allowed: 0, denied: 0, deniedShare: 0, dryRunWouldDeny: 0 };
+  const calls = { total: 0, allowed: 0, denied: 0, cancelled: 0, deniedShare: 0, dryRunWouldDeny: 0 };
   const outcomes = Object.fromEntries(CALL_OUTCOMES.map((o) => [o, 0])) as Record<CallOutcome, number>;
   const approvals = { requested: 0, approved: 0, denied: 0, expired: 0, withdrawn: 0, used: 0 };
   const reloads = { ok: 0, failed: 0 };
@@ -155,8 +157,10 @@ export function summarise(records: readonly AuditRecord[], opts: SummaryOptions)
     s.startup ??= startup;
   }
 
+  // Decisions are also recorded by processes that are not proxies (the approvals command, the
+  // dashboard): a writer of nothing else is not listed among the proxies.
   for (const r of records) {
-    const s = seen(r);
+    const s = r.type === 'approval_decided' && !instances.has(r.instance) ? { calls: 0, last: r.ts } : seen(r);
     if (first === undefined || r.ts < first) first = r.ts;
     if (last === undefined || r.ts > last) last = r.ts;
     const lost = (r as { lost?: unknown }).lost;
@@ -173,6 +177,7 @@ export function summarise(records: readonly AuditRecord[], opts: SummaryOptions)
         calls.total++;
         const denied = r.decision === 'deny';
         if (denied) calls.denied++;
+        else if (r.decision === 'cancelled') calls.cancelled++;
         else {
           calls.allowed++;
           if (r.outcome !== undefined && r.outcome in outcomes) outcomes[r.outcome]++;

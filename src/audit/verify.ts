@@ -32,7 +32,7 @@ interface TrailFile {
 }
 
 /** Checks the trail in `dir`. `retentionDays`: files older than this may have been pruned, so a
- * chain may start after one of them. */
+ * chain may start after one of them (0: nothing is pruned). */
 export async function verifyTrail(dir: string, opts: { retentionDays: number; now?: number }): Promise<VerifyReport> {
   const names = await readdir(dir);
   const byInstance = new Map<string, TrailFile[]>();
@@ -43,7 +43,8 @@ export async function verifyTrail(dir: string, opts: { retentionDays: number; no
     byInstance.set(file.instance, [...(byInstance.get(file.instance) ?? []), file]);
   }
   const report: VerifyReport = { files: 0, records: 0, instances: byInstance.size, problems: [], notes: [] };
-  const oldestKept = new Date((opts.now ?? Date.now()) - opts.retentionDays * 86_400_000).toISOString().slice(0, 10);
+  // A retention of 0 keeps everything: then no file is missing because it was pruned.
+  const oldestKept = opts.retentionDays === 0 ? '' : new Date((opts.now ?? Date.now()) - opts.retentionDays * 86_400_000).toISOString().slice(0, 10);
   for (const files of byInstance.values()) {
     files.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : 0));
     let prev: { hash: string; file: string; seq: number } | undefined;

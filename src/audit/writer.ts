@@ -62,8 +62,12 @@ export class EventLog implements EventSink {
   private prev = GENESIS;
   /** The file the previous record went to, named on the first record of the next file. */
   private previousFile?: string;
+  /** The last record known to be on disk: after a failure the chain goes on from it, so records
+   * sealed but never written are counted as lost rather than left as a gap. */
+  private confirmed?: { hash: string; seq: number; file: string };
   private failedAt?: number;
   private lostSinceWrite = 0;
+  /** An outage has been reported and writing has not succeeded since. */
   private reported = false;
   private pruneTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
@@ -109,6 +113,9 @@ export class EventLog implements EventSink {
       }
       this.failedAt = undefined;
       this.closeStream();
+      this.prev = this.confirmed?.hash ?? GENESIS;
+      this.seq = this.confirmed?.seq ?? 0;
+      this.previousFile = this.confirmed?.file;
     }
     const ts = new Date(now).toISOString();
     const date = ts.slice(0, 10);
@@ -122,9 +129,17 @@ export class EventLog implements EventSink {
     this.previousFile = this.file!.name;
     this.lostSinceWrite = 0;
     const stream = this.stream!;
+    const written = { hash, seq: this.seq, file: this.file!.name };
     stream.write(`${line}\n`, (err) => {
-      if (err) return; // reported by the stream's error event
+      // The error itself is reported by the stream's error event.
+      if (err) return this.lose();
       this.health.written++;
+      this.confirmed = written;
+      if (this.reported) {
+        this.reported = false;
+        this.health.failing = undefined;
+        this.log.info('the audit trail is written again', { file: join(this.dir, written.file), lost: this.health.lost });
+      }
     });
   }
 

@@ -88,7 +88,6 @@ export async function openObservability(flags: ObservabilityFlags, parts: Observ
       counterUsage: () => highestUsage(parts.policy(), parts.counters, sessions.list()),
     });
     const server = await serveMetrics(created, { port: metricsPort, bind: flags.metricsBind ?? '127.0.0.1', log });
-    log.info('metrics', { url: server.url });
     metrics = { sink: created.sink, server };
   }
   const tracer = await (await import('../audit/tracing.js')).openTracer({ env: parts.env, log, serviceVersion: parts.version, instance });
@@ -103,7 +102,7 @@ export async function openObservability(flags: ObservabilityFlags, parts: Observ
     approvals: observedApprovals(reportingApprovalStore(parts.approvals, events), events),
     started(event) {
       events.emit({ type: 'startup', pid: process.pid, host: hostname(), ...event, ...(observers.dryRun && { dryRun: true as const }) });
-      if (trail) log.info('audit trail', { file: trail.currentFile });
+      if (trail?.currentFile !== undefined) log.info('audit trail', { file: trail.currentFile });
     },
     async stopped(code) {
       events.emit({ type: 'shutdown', code });

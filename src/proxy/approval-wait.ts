@@ -34,15 +34,18 @@ export async function waitForDecision(request: ApprovalRecord, opts: WaitOptions
       return { kind: 'withdrawn', record: out?.ok ? out.record : last };
     }
     try {
+      if (now >= request.expiresAt) {
+        // Expired first, then read: a store reads a request past its time as expired (and may
+        // write it so), and then expire() would find nothing to do and no expiry be recorded.
+        // Only the process whose expire() succeeds records it.
+        const out = await opts.store.expire(request.id, now);
+        if (out.ok) return { kind: 'expired', record: out.record };
+      }
+      // Decided (perhaps at the last moment), withdrawn, expired by another process, or pending.
       const record = await opts.store.get(request.id, now);
       if (record === undefined) return { kind: 'withdrawn', record: { ...last, status: 'withdrawn' } };
       last = record;
       if (record.status !== 'pending') return { kind: record.status, record };
-      if (now >= record.expiresAt) {
-        const out = await opts.store.expire(record.id, now);
-        if (out.ok) return { kind: 'expired', record: out.record };
-        continue; // decided at the last moment: read what was decided
-      }
     } catch (err) {
       opts.log.warn('approval store unavailable while waiting; still waiting', { id: request.id, error: String(err) });
       if (now >= request.expiresAt) return { kind: 'expired', record: { ...last, status: 'expired' } };

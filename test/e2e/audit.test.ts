@@ -303,3 +303,24 @@ describe('--dry-run', TIMEOUT, () => {
     assert.equal(records.filter((r) => r.type === 'approval_requested').length, 0, 'a dry run asks nobody');
   });
 });
+
+describe('a held call nobody answers', TIMEOUT, () => {
+  it('records the request, its expiry once, and the call denied as expired', async () => {
+    const events = join(dir.path, 'expiry-events');
+    const tee = join(dir.path, 'expiry.log');
+    const policy = await writePolicy(dir.path, POLICY.replace('timeout: 60s', 'timeout: 1s'), 'expiry.yaml');
+    const proxy = await proxyWith(policy, tee, ['--events-dir', events, '--state-dir', join(dir.path, 'expiry-state')]);
+    try {
+      assertDenied(await proxy.client.callTool({ name: 'get-tiny-image', arguments: {} }), { kind: 'approval_expired' });
+    } finally {
+      await proxy.close();
+    }
+    assert.equal(await callsReaching('"get-tiny-image"', tee), 0);
+    const records = await trailRecords(events);
+    const approvals = records.filter((r) => String(r.type).startsWith('approval_'));
+    assert.deepEqual(approvals.map((r) => r.type), ['approval_requested', 'approval_expired']);
+    assert.equal(approvals[0]!.id, approvals[1]!.id);
+    const call = byTool(records, 'get-tiny-image')[0]!;
+    assert.deepEqual([call.decision, call.kind, call.approval], ['deny', 'approval_expired', approvals[0]!.id]);
+  });
+});

@@ -104,9 +104,10 @@ describe('summarise', () => {
         [T + 3 * MINUTE, denial('delete_file', 'deny_rule', 'no deletes')],
         [T + 4 * MINUTE, denial('delete_file', 'deny_rule', 'no deletes')],
         [T + 5 * MINUTE, denial('shell', 'not_listed')],
+        // Withdrawn before it was decided: neither allowed nor denied.
+        [T + 5 * MINUTE, toolCall('pay', { decision: 'cancelled', outcome: 'cancelled', upstreamMs: undefined })],
         [T + 6 * MINUTE, toolCall('pay', { dryRun: true, kind: 'condition', rule: 'small amounts', message: 'args.amount must be lte 10, got 50' })],
         [T + 7 * MINUTE, approvalEvent('approval_requested', { mode: 'hold', scope: 'session', argsHash: 'c'.repeat(64), expiresAt: new Date(T + 12 * MINUTE).toISOString() })],
-        [T + 8 * MINUTE, approvalEvent('approval_decided', { approved: true, by: 'ops', via: 'cli' })],
         [T + 8 * MINUTE, approvalEvent('approval_used')],
         [T + 9 * MINUTE, { type: 'config_reload', file: 'p.yaml', what: 'policy', oldHash: 'd'.repeat(64), newHash: 'e'.repeat(64), ok: true }],
         [T + 9 * MINUTE, { type: 'config_reload', file: 'p.yaml', what: 'policy', oldHash: 'e'.repeat(64), newHash: 'f'.repeat(64), ok: false, error: 'bad' }],
@@ -120,6 +121,8 @@ describe('summarise', () => {
         [now - 5.5 * MINUTE, denial('search', 'rate_limit', 'searches', { session: 's2' })],
         [now - 0.5 * MINUTE, toolCall('search', { session: 's2' })],
       ]);
+      // The approvals command records its decision in a file of its own: not a proxy.
+      await writeProxy(tmp.path, 'cli-h-50-eeeeee', [[T + 8 * MINUTE, approvalEvent('approval_decided', { approved: true, by: 'ops', via: 'cli' })]]);
       await writeProxy(tmp.path, 'hc-30-cccccc', [[T + 2 * MINUTE, startupEvent(30, 'elsewhere')]]);
       await writeProxy(tmp.path, 'hd-40-dddddd', [[T + 3 * MINUTE, startupEvent(40)]]);
       const { records, problems } = await readTrail(tmp.path);
@@ -132,7 +135,7 @@ describe('summarise', () => {
       };
       const sum = summarise(records, { now, isRunning, recentDenials: 3, top: 2 });
 
-      assert.deepEqual(sum.calls, { total: 9, allowed: 5, denied: 4, deniedShare: 4 / 9, dryRunWouldDeny: 1 });
+      assert.deepEqual(sum.calls, { total: 10, allowed: 5, denied: 4, cancelled: 1, deniedShare: 4 / 10, dryRunWouldDeny: 1 });
       assert.deepEqual(sum.outcomes, { result: 3, tool_error: 1, jsonrpc_error: 1, input_required: 0, transport_failure: 0, cancelled: 0 });
       assert.deepEqual(sum.topDeniedRules, [
         { name: 'no deletes', count: 2 },
@@ -169,7 +172,7 @@ describe('summarise', () => {
       assert.equal(byInstance['ha-10-aaaaaa']!.state, 'exited');
       assert.equal(byInstance['ha-10-aaaaaa']!.endedAt, new Date(T + 11 * MINUTE).toISOString());
       assert.equal(byInstance['ha-10-aaaaaa']!.exitCode, 0);
-      assert.equal(byInstance['ha-10-aaaaaa']!.calls, 6);
+      assert.equal(byInstance['ha-10-aaaaaa']!.calls, 7);
       assert.equal(byInstance['hb-20-bbbbbb']!.state, 'running');
       assert.equal(byInstance['hb-20-bbbbbb']!.calls, 3);
       assert.equal(byInstance['hc-30-cccccc']!.state, 'unknown');
@@ -191,7 +194,7 @@ describe('summarise', () => {
   it('summarises no records as zeros', () => {
     const sum = summarise([], { now: T });
     assert.equal(sum.since, undefined);
-    assert.deepEqual(sum.calls, { total: 0, allowed: 0, denied: 0, deniedShare: 0, dryRunWouldDeny: 0 });
+    assert.deepEqual(sum.calls, { total: 0, allowed: 0, denied: 0, cancelled: 0, deniedShare: 0, dryRunWouldDeny: 0 });
     assert.deepEqual(sum.proxies, []);
     assert.equal(sum.callsPerMinute.average, 0);
   });
@@ -296,7 +299,7 @@ describe('runStatus', () => {
       assert.equal(run.stderr, '');
       const report = JSON.parse(run.stdout) as StatusReport;
 
-      assert.deepEqual(report.calls, { total: 4, allowed: 2, denied: 2, deniedShare: 0.5, dryRunWouldDeny: 0 });
+      assert.deepEqual(report.calls, { total: 4, allowed: 2, denied: 2, cancelled: 0, deniedShare: 0.5, dryRunWouldDeny: 0 });
       assert.deepEqual(report.topDeniedRules, [{ name: 'never delete', count: 2 }]);
       assert.deepEqual(report.recentDenials.map((d) => d.session), ['carol', 'alice']);
       assert.equal(report.records, 8);

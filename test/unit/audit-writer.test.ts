@@ -22,7 +22,7 @@ const shutdown = (code: number): ProxyEvent => ({ type: 'shutdown', code });
 function recordingLog(): Logger & { lines: string[] } {
   const base = createLogger('error');
   const lines: string[] = [];
-  return Object.assign(Object.create(base) as Logger, { lines, error: (msg: string) => lines.push(msg), warn: (msg: string) => lines.push(msg) });
+  return Object.assign(Object.create(base) as Logger, { lines, error: (msg: string) => lines.push(msg), warn: (msg: string) => lines.push(msg), info: (msg: string) => lines.push(msg) });
 }
 
 let tmp: TempDir;
@@ -131,7 +131,8 @@ describe('EventLog', () => {
     await waitFor(() => writer.health.writeErrors > 0);
     writer.emit(shutdown(2));
     writer.emit(shutdown(3));
-    assert.equal(writer.health.lost, 2);
+    // The first was sealed before its write failed: it is lost too.
+    await waitFor(() => writer.health.lost === 3);
     assert.equal(log.lines.length, 1);
     assert.match(log.lines[0]!, /cannot write the audit trail/);
 
@@ -139,20 +140,22 @@ describe('EventLog', () => {
     await unlink(file);
     now += 31_000;
     writer.emit(shutdown(4));
+    await waitFor(() => writer.health.written === 1);
+    assert.match(log.lines.at(-1)!, /the audit trail is written again/);
     await writer.close();
     const lines = await linesOf(file);
     assert.equal(lines.length, 1);
     const record = JSON.parse(lines[0]!) as Record<string, unknown>;
-    assert.equal(record.lost, 2);
+    assert.equal(record.lost, 3);
     assert.equal(record.code, 4);
     const report = await verifyTrail(dir, { retentionDays: 0, now });
     assert.equal(report.problems.length, 1);
-    assert.match(report.problems[0]!.problem, /2 event\(s\) before this line were lost to write errors/);
+    assert.match(report.problems[0]!.problem, /3 event\(s\) before this line were lost to write errors/);
     // And status says so.
     const json = await capture(() => runStatus({ eventsDir: dir, since: '3650d', json: true }));
-    assert.equal((JSON.parse(json.stdout) as StatusReport).eventsLost, 2);
+    assert.equal((JSON.parse(json.stdout) as StatusReport).eventsLost, 3);
     const text = await capture(() => runStatus({ eventsDir: dir, since: '3650d', color: false }));
-    assert.match(text.stdout, /^2 event\(s\) could not be written by the proxies$/m);
+    assert.match(text.stdout, /^3 event\(s\) could not be written by the proxies$/m);
   });
 });
 
@@ -200,6 +203,9 @@ describe('verifyTrail at the level of files', () => {
     assert.match(lenient.notes[0]!.problem, /older than the retention and was pruned/);
     const strict = await verifyTrail(dir, { retentionDays: 30, now });
     assert.match(strict.problems[0]!.problem, /which is missing/);
+    // A retention of 0 keeps everything, so nothing can have been pruned.
+    const keepAll = await verifyTrail(dir, { retentionDays: 0, now });
+    assert.match(keepAll.problems[0]!.problem, /which is missing/);
   });
 
   it('notes a last line still being written, without calling it tampering', async () => {
