@@ -1,23 +1,23 @@
-// `intercept scan --lock [-o intercept.lock] -- <command...>` writes a lock file: a digest of
-// every tool's definition as the server lists it now. `intercept lock --update --lock
-// intercept.lock -- <command...>` lists the tools again, says what changed, and accepts it;
-// without --update it only says what changed (exit status 1 when something did).
+// `intercept scan --lock [-o intercept.lock] (-- <command...> | --upstream URL)` writes a lock
+// file: a digest of every tool's definition as the server lists it now. `intercept lock --update
+// --lock intercept.lock (-- <command...> | --upstream URL)` lists the tools again, says what
+// changed, and accepts it; without --update it only says what changed (exit status 1 when
+// something did). A remote server is reached as `scan --upstream` reaches it.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { parseDuration } from '../policy/durations.js';
 import { buildLock, diffLock, readLockFile, writeLockFile, type LockDiff, type LockFileData } from '../proxy/lock.js';
-import { readToolPages } from '../jsonrpc/tool-pages.js';
-import { listToolsLeniently, type ToolsPage } from '../scan/discover.js';
+import { listToolDefinitions, listToolsLeniently, ScanError, shellJoin } from '../scan/discover.js';
+import { listRemoteDefinitions } from '../scan/discover-remote.js';
+import { describeUrl } from '../transport/http-negotiation.js';
+import { listTimeoutMs, serverTarget, type ServerTarget, type ServerTargetFlags } from './server-target.js';
 
-export interface LockOptions {
+export interface LockOptions extends ServerTargetFlags {
   /** The lock file. */
   lock?: string;
   update?: boolean;
   timeout: string;
   clientVersion?: string;
 }
-
-const MAX_PAGES = 10_000;
 
 function say(line: string): void {
   process.stderr.write(`intercept: ${line}\n`);
@@ -44,16 +44,7 @@ export async function listDefinitions(
   const work = async () => {
     await client.connect(transport);
     const info = client.getServerVersion();
-    const tools: Record<string, unknown>[] = [];
-    const seen = new Set<string>();
-    const onPage = (result: ToolsPage) => {
-      for (const tool of result.tools) {
-        if (seen.has(tool.name)) continue;
-        seen.add(tool.name);
-        tools.push(tool);
-      }
-    };
-    await readToolPages((cursor) => listToolsLeniently(client, cursor), onPage, MAX_PAGES);
+    const tools = await listToolDefinitions((cursor) => listToolsLeniently(client, cursor), (why) => new ScanError(`tools/list failed: ${why}`));
     return { server: { name: info?.name ?? 'unknown', version: info?.version ?? 'unknown' }, tools };
   };
   try {
@@ -64,44 +55,56 @@ export async function listDefinitions(
   }
 }
 
-function timeoutMs(text: string): number | undefined {
-  const seconds = parseDuration(text) ?? (/^[0-9]+$/.test(text) ? Number(text) : undefined);
-  return seconds === undefined || seconds <= 0 ? undefined : seconds * 1000;
+/** The server the flags name, or the exit status of a usage error (said on stderr). */
+function targetOf(opts: ServerTargetFlags, command: string[] | undefined, verb: string, example: string): ServerTarget | number {
+  const target = serverTarget(opts, command, verb, example);
+  if (!('error' in target)) return target;
+  say(target.error);
+  return 2;
 }
 
-function checkCommand(command: string[] | undefined, example: string): command is string[] {
-  if (command === undefined || command.length === 0 || command[0] === '') {
-    say(`the server command is needed after "--", e.g. ${example} -- npx -y @modelcontextprotocol/server-memory`);
-    return false;
-  }
-  return true;
+/** How the lock file and messages name the server: a remote one by origin and path only, so
+ * credentials and query parameters (often tokens) stay out of the file. */
+function targetName(target: ServerTarget): string {
+  return target.kind === 'remote' ? describeUrl(new URL(target.url)) : `\`${shellJoin(target.command)}\``;
 }
 
-async function currentLock(command: string[], opts: { timeout: string; clientVersion?: string }): Promise<LockFileData | number> {
-  const ms = timeoutMs(opts.timeout);
-  if (ms === undefined) {
-    say(`--timeout must be a duration such as "30s", "2m" or a number of seconds, got ${JSON.stringify(opts.timeout)}`);
+async function currentLock(target: ServerTarget, opts: { timeout: string; clientVersion?: string }): Promise<LockFileData | number> {
+  const ms = listTimeoutMs(opts.timeout);
+  if (typeof ms !== 'number') {
+    say(ms.error);
     return 2;
   }
   try {
-    const { server, tools } = await listDefinitions(command, ms, opts.clientVersion);
-    return buildLock(server, tools, new Date());
+    if (target.kind === 'command') {
+      const { server, tools } = await listDefinitions(target.command, ms, opts.clientVersion);
+      return buildLock(server, tools, new Date());
+    }
+    const { server, tools } = await listRemoteDefinitions({
+      url: target.url,
+      headers: target.headers,
+      transport: target.transport,
+      timeoutMs: ms,
+      progress: say,
+      ...(opts.clientVersion ? { clientVersion: opts.clientVersion } : {}),
+    });
+    return buildLock({ ...server, url: targetName(target) }, tools, new Date());
   } catch (err) {
-    say(`cannot list the tools of \`${command.join(' ')}\`: ${err instanceof Error ? err.message : String(err)}`);
+    // A remote failure already names the URL and what it answered.
+    if (err instanceof ScanError && target.kind === 'remote') say(err.message);
+    else say(`cannot list the tools of ${targetName(target)}: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
 }
 
 /** `intercept scan --lock`: pin every tool the server lists now. */
 export async function runScanLock(
-  opts: { output?: string; upstream?: string; timeout: string; clientVersion?: string },
-  command: string[] | undefined): Promise<number> {
-  if (opts.upstream !== undefined) {
-    say('scan --lock works with a server command (after "--"); pinning a remote --upstream is not available yet');
-    return 2;
-  }
-  if (!checkCommand(command, 'intercept scan --lock -o intercept.lock')) return 2;
-  const lock = await currentLock(command, opts);
+  opts: ServerTargetFlags & { output?: string; timeout: string; clientVersion?: string },
+  command: string[] | undefined,
+): Promise<number> {
+  const target = targetOf(opts, command, 'scan', 'intercept scan --lock -o intercept.lock');
+  if (typeof target === 'number') return target;
+  const lock = await currentLock(target, opts);
   if (typeof lock === 'number') return lock;
   const file = opts.output ?? 'intercept.lock';
   try {
@@ -115,17 +118,21 @@ export async function runScanLock(
   return 0;
 }
 
-/** `intercept lock [--update] --lock intercept.lock -- <command...>`. */
+/** `intercept lock [--update] --lock intercept.lock (-- <command...> | --upstream URL)`. */
 export async function runLock(opts: LockOptions, command: string[] | undefined): Promise<number> {
-  if (!checkCommand(command, 'intercept lock --update --lock intercept.lock')) return 2;
+  const target = targetOf(opts, command, 'lock', 'intercept lock --update --lock intercept.lock');
+  if (typeof target === 'number') return target;
   const file = opts.lock ?? 'intercept.lock';
   const previous = await readLockFile(file);
   if (!previous.ok) {
-    say(`${previous.message} (create it with: intercept scan --lock -o ${file} -- <command...>)`);
+    const scan = target.kind === 'remote' ? '--upstream <url>' : '-- <command...>';
+    say(`${previous.message} (create it with: intercept scan --lock -o ${file} ${scan})`);
     return 1;
   }
-  const lock = await currentLock(command, opts);
+  const lock = await currentLock(target, opts);
   if (typeof lock === 'number') return lock;
+  const pinnedUrl = previous.lock.server.url;
+  if (pinnedUrl !== undefined && pinnedUrl !== lock.server.url) say(`note: ${file} was pinned from ${pinnedUrl}`);
   const diff = diffLock(previous.lock, lock);
   const lines = describeDiff(diff);
   for (const line of lines) process.stdout.write(line + '\n');

@@ -136,10 +136,17 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
   program
     .command('lock')
     .description("compare a server's tools with a lock file; with --update, accept their current definitions")
-    .usage('[--update] [--lock intercept.lock] [--timeout 30s] -- <command> [args...]')
+    .usage('[--update] [--lock intercept.lock] [--timeout 30s] (-- <command> [args...] | --upstream <url> [--header "Name: Value"]...)')
     .option('--lock <file>', 'the lock file', 'intercept.lock')
     .option('--update', 'write the current definitions to the lock file')
     .option('--timeout <duration>', 'give up when the server has not listed its tools by then', '30s')
+    .option('--upstream <url>', 'list the tools of a remote MCP server at this URL instead of starting a command')
+    .option('--header <header>', 'HTTP header for --upstream, "Name: Value" (repeatable)', collect, [])
+    .addOption(
+      new Option('--upstream-transport <mode>', 'how to reach --upstream: auto (Streamable HTTP, else legacy HTTP+SSE), streamable, or sse')
+        .choices(['auto', 'streamable', 'sse'])
+        .default('auto'),
+    )
     .action(async (opts) => {
       exitCode = await (await import('./lock.js')).runLock({ ...opts, clientVersion: pkg.version }, tail);
     });

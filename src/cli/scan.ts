@@ -2,10 +2,9 @@
 // start the server, list its tools, classify them, and write a starting policy.
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseDuration } from '../policy/durations.js';
 import { discoverStdio, ScanError, type Discovery } from '../scan/discover.js';
 import { discoverRemote } from '../scan/discover-remote.js';
-import { checkUpstreamUrl, parseHeaderFlags } from './proxy.js';
+import { listTimeoutMs, serverTarget, type UpstreamTransportMode } from './server-target.js';
 import { buildScaffold, scaffoldJson, scaffoldYaml } from '../scan/scaffold.js';
 import { runScanLock } from './lock.js';
 
@@ -16,7 +15,7 @@ export interface ScanOptions {
   timeout: string;
   upstream?: string;
   header?: string[];
-  upstreamTransport?: 'auto' | 'streamable' | 'sse';
+  upstreamTransport?: UpstreamTransportMode;
   clientVersion?: string;
   /** Write a lock file of the tools' definitions instead of a policy. */
   lock?: boolean;
@@ -25,40 +24,18 @@ export interface ScanOptions {
 export async function runScan(opts: ScanOptions, command: string[] | undefined): Promise<number> {
   if (opts.lock) return runScanLock(opts, command);
   const say = (line: string) => process.stderr.write(`intercept: ${line}\n`);
-  const hasCommand = command !== undefined && command.length > 0 && command[0] !== '';
-  const headerFlags = opts.header ?? [];
-  if (opts.upstream !== undefined) {
-    if (hasCommand) return usage('cannot scan both a server command (after --) and --upstream URL');
-    const bad = checkUpstreamUrl(opts.upstream);
-    if (bad) return usage(bad);
-  } else {
-    if (headerFlags.length > 0) return usage('--header requires --upstream');
-    if ((opts.upstreamTransport ?? 'auto') !== 'auto') return usage('--upstream-transport requires --upstream');
-    if (!hasCommand) {
-      return usage('scan needs the server command after "--", e.g. intercept scan -- npx -y @modelcontextprotocol/server-memory, or --upstream URL');
-    }
-  }
-  const headers = parseHeaderFlags(headerFlags);
-  if (typeof headers === 'string') return usage(headers);
-  const seconds = parseDuration(opts.timeout) ?? (/^[0-9]+$/.test(opts.timeout) ? Number(opts.timeout) : undefined);
-  if (seconds === undefined || seconds <= 0) {
-    return usage(`--timeout must be a duration such as "30s", "2m" or a number of seconds, got ${JSON.stringify(opts.timeout)}`);
-  }
+  const target = serverTarget(opts, command, 'scan', 'intercept scan');
+  if ('error' in target) return usage(target.error);
+  const timeoutMs = listTimeoutMs(opts.timeout);
+  if (typeof timeoutMs !== 'number') return usage(timeoutMs.error);
 
   let discovery: Discovery;
   const clientVersion = opts.clientVersion ? { clientVersion: opts.clientVersion } : {};
   try {
     discovery =
-      opts.upstream !== undefined
-        ? await discoverRemote({
-            url: opts.upstream,
-            headers,
-            transport: opts.upstreamTransport ?? 'auto',
-            timeoutMs: seconds * 1000,
-            progress: say,
-            ...clientVersion,
-          })
-        : await discoverStdio({ command: command![0]!, args: command!.slice(1), timeoutMs: seconds * 1000, progress: say, ...clientVersion });
+      target.kind === 'remote'
+        ? await discoverRemote({ url: target.url, headers: target.headers, transport: target.transport, timeoutMs, progress: say, ...clientVersion })
+        : await discoverStdio({ command: target.command[0]!, args: target.command.slice(1), timeoutMs, progress: say, ...clientVersion });
   } catch (err) {
     if (err instanceof ScanError) {
       say(err.message);

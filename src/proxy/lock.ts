@@ -26,7 +26,9 @@ export interface PinnedTool {
 
 export interface LockFileData {
   lockVersion: number;
-  server: { name: string; version: string };
+  /** Who the server said it is; `url` (origin and path only: no credentials, no query) when it
+   * was pinned over HTTP. */
+  server: { name: string; version: string; url?: string };
   /** When the definitions were pinned (ISO 8601, UTC). */
   pinnedAt: string;
   tools: Record<string, PinnedTool>;
@@ -60,7 +62,7 @@ export function changedFields(pinned: PinnedTool, current: PinnedTool): PinnedFi
   return PINNED_FIELDS.filter((f) => pinned.fields[f] !== current.fields[f]);
 }
 
-export function buildLock(server: { name: string; version: string }, tools: readonly Record<string, unknown>[], now: Date): LockFileData {
+export function buildLock(server: LockFileData['server'], tools: readonly Record<string, unknown>[], now: Date): LockFileData {
   const pinned: Record<string, PinnedTool> = {};
   const sorted = tools.filter((t) => typeof t.name === 'string').sort((a, b) => ((a.name as string) < (b.name as string) ? -1 : 1));
   for (const tool of sorted) pinned[tool.name as string] = pinTool(tool);
@@ -76,7 +78,8 @@ export function lockText(lock: LockFileData): string {
     for (const f of PINNED_FIELDS) if (t.fields[f] !== undefined) fields[f] = t.fields[f]!;
     tools[name] = { sha256: t.sha256, fields };
   }
-  const ordered = { lockVersion: lock.lockVersion, server: { name: lock.server.name, version: lock.server.version }, pinnedAt: lock.pinnedAt, tools };
+  const server = { name: lock.server.name, version: lock.server.version, ...(lock.server.url !== undefined ? { url: lock.server.url } : {}) };
+  const ordered = { lockVersion: lock.lockVersion, server, pinnedAt: lock.pinnedAt, tools };
   return JSON.stringify(ordered, null, 2) + '\n';
 }
 
@@ -123,7 +126,11 @@ export function parseLock(text: string, path: string): { ok: true; lock: LockFil
     ok: true,
     lock: {
       lockVersion: LOCK_VERSION,
-      server: { name: String(server.name ?? 'unknown'), version: String(server.version ?? 'unknown') },
+      server: {
+        name: String(server.name ?? 'unknown'),
+        version: String(server.version ?? 'unknown'),
+        ...(typeof server.url === 'string' ? { url: server.url } : {}),
+      },
       pinnedAt: typeof data.pinnedAt === 'string' ? data.pinnedAt : '',
       tools,
     },

@@ -1,8 +1,9 @@
-// Lists the tools of a remote MCP server (`intercept scan --upstream <url>`). The transport is
-// chosen as the proxy's remote upstream chooses it: Streamable HTTP through the official v1
-// SDK client, falling back to the legacy HTTP+SSE transport when the first POST is refused the
-// way only an old server refuses it; a server that answers that POST with a 2026-07-28 error
-// (it speaks only the new era) is asked again with the v2 client, which negotiates the era.
+// Lists the tools of a remote MCP server (`intercept scan --upstream <url>`, with or without
+// `--lock`). The transport is chosen as the proxy's remote upstream chooses it: Streamable HTTP
+// through the official v1 SDK client, falling back to the legacy HTTP+SSE transport when the
+// first POST is refused the way only an old server refuses it; a server that answers that POST
+// with a 2026-07-28 error (it speaks only the new era) is asked again with the v2 client, which
+// negotiates the era.
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -17,7 +18,7 @@ import {
   startsWithSse,
   type Refusal,
 } from '../transport/http-negotiation.js';
-import { formatMs, listAllTools, listToolsLeniently, ScanError, type Discovery, type ToolsPage } from './discover.js';
+import { formatMs, listAllTools, listToolDefinitions, listToolsLeniently, ScanError, type Discovery, type ToolsPage } from './discover.js';
 
 export interface RemoteDiscoverOptions {
   url: string;
@@ -37,7 +38,25 @@ interface Connected {
   listPage: (cursor: string | undefined) => Promise<ToolsPage>;
 }
 
-export async function discoverRemote(opts: RemoteDiscoverOptions): Promise<Discovery> {
+/** The server's tools as the scaffold describes them (`intercept scan`). */
+export function discoverRemote(opts: RemoteDiscoverOptions): Promise<Discovery> {
+  return withRemoteServer(opts, async (connected, progress) => ({
+    server: connected.server,
+    tools: await listAllTools(connected.listPage, (why) => new ScanError(`tools/list failed: ${why}`), progress),
+  }));
+}
+
+/** Every tool definition exactly as the server lists it, for a lock file (`scan --lock`). */
+export function listRemoteDefinitions(opts: RemoteDiscoverOptions): Promise<{ server: { name: string; version: string }; tools: ToolsPage['tools'] }> {
+  return withRemoteServer(opts, async (connected) => ({
+    server: connected.server,
+    tools: await listToolDefinitions(connected.listPage, (why) => new ScanError(`tools/list failed: ${why}`)),
+  }));
+}
+
+/** Connects (choosing the transport), hands the connection to `use`, and closes it; the
+ * timeout covers all of it. */
+async function withRemoteServer<T>(opts: RemoteDiscoverOptions, use: (connected: Connected, progress: (line: string) => void) => Promise<T>): Promise<T> {
   const url = new URL(opts.url);
   const where = describeUrl(url);
   const progress = opts.progress ?? (() => {});
@@ -155,12 +174,11 @@ export async function discoverRemote(opts: RemoteDiscoverOptions): Promise<Disco
     timer = setTimeout(() => reject(new ScanError(`scan timed out after ${formatMs(opts.timeoutMs)}: ${where} did not answer`)), opts.timeoutMs);
   });
 
-  const work = async (): Promise<Discovery> => {
+  const work = async (): Promise<T> => {
     progress(`connecting to ${where}…`);
     const connected = await connect();
     progress(`connected to ${connected.server.name} ${connected.server.version} over ${connected.via}`);
-    const tools = await listAllTools(connected.listPage, (why) => new ScanError(`tools/list failed: ${why}`), progress);
-    return { server: connected.server, tools };
+    return use(connected, progress);
   };
 
   try {

@@ -116,19 +116,19 @@ export interface ToolsPage {
   nextCursor?: string;
 }
 
-/** Every tool over all pages, each once, with a progress line at the end. */
-export async function listAllTools(
+/** Every tool definition over all pages as the server sent it, each name once (the first
+ * wins): what a lock file pins. */
+export async function listToolDefinitions(
   listPage: (cursor: string | undefined) => Promise<ToolsPage>,
   failure: (why: string) => ScanError,
-  progress: (line: string) => void,
-): Promise<DiscoveredTool[]> {
-  const tools: DiscoveredTool[] = [];
+): Promise<ToolsPage['tools']> {
+  const tools: ToolsPage['tools'] = [];
   const seen = new Set<string>();
   const onPage = (result: ToolsPage) => {
     for (const tool of result.tools) {
       if (seen.has(tool.name)) continue; // a server repeating a tool across pages
       seen.add(tool.name);
-      tools.push(pick(tool));
+      tools.push(tool);
     }
   };
   try {
@@ -137,6 +137,16 @@ export async function listAllTools(
     if (err instanceof ScanError) throw err;
     throw failure(err instanceof Error ? err.message : String(err));
   }
+  return tools;
+}
+
+/** Every tool over all pages, each once, with a progress line at the end. */
+export async function listAllTools(
+  listPage: (cursor: string | undefined) => Promise<ToolsPage>,
+  failure: (why: string) => ScanError,
+  progress: (line: string) => void,
+): Promise<DiscoveredTool[]> {
+  const tools = (await listToolDefinitions(listPage, failure)).map(pick);
   progress(`${tools.length} tool${tools.length === 1 ? '' : 's'}`);
   const unusable = tools.filter((t) => !isObjectSchema(t.inputSchema)).length;
   if (unusable > 0) {
