@@ -4,6 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from 'yaml';
 import { AUDIT_LISTS_TOOL_WARNING, checkToolAudit, readAudit, type ParsedAudit } from './load-audit.js';
+import { limitProblem } from './limits.js';
 import { readRule, type ParsedRule, type StateRead } from './load-rules.js';
 import {
   classOwner,
@@ -51,6 +52,15 @@ function noteCounters(counters: Map<string, Set<string>>, rules: readonly Rule[]
 export function parsePolicy(text: string, file: string): LoadResult {
   // Editors do not count a byte-order mark as a column.
   const source = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  const limit = limitProblem(source);
+  if (limit) {
+    const lineCounter = new LineCounter();
+    lineCounter.addNewLine(0);
+    for (let at = source.indexOf('\n'); at !== -1 && at < limit.offset; at = source.indexOf('\n', at + 1)) lineCounter.addNewLine(at + 1);
+    const r = new Reader(file, undefined, lineCounter);
+    r.issue(r.pos(limit.offset), '', limit.message);
+    return r.fail();
+  }
   // Most policies are written in a plain subset of YAML that yaml-simple.ts reads many times
   // faster than yaml does, into the same tree; anything else is yaml's.
   const simple = parseSimpleYaml(source);
