@@ -222,6 +222,21 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
       exitCode = await (await import('./logs.js')).runLogs(opts);
     });
 
+  program
+    .command('replay')
+    .description('decide the calls the audit trail recorded again under a new policy, and report what would change')
+    .requiredOption('-c, --config <file>', 'the new policy file (YAML)')
+    .option('--events <dir>', 'the trail (default ~/.intercept/events)')
+    .option('--events-dir <dir>', 'the same as --events')
+    .option('--since <duration>', 'replay the calls of this far back', '7d')
+    .option('--input-schemas <file>', "the tools' inputSchemas, for validate and classes rules: JSON tool → inputSchema, a tools/list result, or intercept scan --format json")
+    .option('--color', 'colour the tables even when stdout is not a terminal')
+    .option('--no-color', 'no colour, even on a terminal')
+    .option('--json', 'print the report as JSON')
+    .action(async (opts) => {
+      exitCode = await (await import('./replay.js')).runReplay(opts);
+    });
+
   try {
     await program.parseAsync(own, { from: 'user' });
   } catch (err) {
