@@ -3,13 +3,11 @@
 // needs a human's approval is shown as held (nobody is asked) and exits 0, as an allowed one.
 import { compile } from '../engine/compile.js';
 import { decisionToJson, formatDecision } from '../engine/explain.js';
-import { rateLimitDenial } from '../engine/messages.js';
-import type { Decision, ToolSchemaInfo } from '../engine/types.js';
 import { isObject } from '../jsonrpc/message.js';
+import { decideOffline, OFFLINE_SESSION, presetCounters, ToolFacts } from '../offline/decide.js';
 import { formatIssue } from '../policy/format.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { parseToolCall } from '../proxy/call.js';
-import { ToolCatalogue } from '../proxy/catalogue.js';
 import { MemoryCounterStore } from '../state/memory.js';
 
 export interface ExplainFlags {
@@ -62,32 +60,13 @@ export async function runExplain(flags: ExplainFlags): Promise<number> {
 
   const policy = compile(loaded.policy);
   const call = parsed.call;
-  const needs = policy.requirements(call);
-  const counters = new Map(needs.reads.map((ref) => [ref.id, assumed.get(ref.id) ?? 0]));
-  let schema: ToolSchemaInfo | null | undefined;
-  if (needs.needsSchema && inputSchema !== undefined) {
-    const catalogue = new ToolCatalogue();
-    catalogue.record([{ name: call.name, inputSchema }]);
-    schema = await catalogue.schemaFor(call.name, async () => ({ tools: [] }), true);
-  }
-  const now = Date.now();
-  let decision: Decision = policy.decide({ call, now, counters, schema }, { trace: true });
-
-  // Reserve the charges against a scratch store holding the assumed values, exactly as the
+  // Charges are reserved against a scratch store holding the assumed values, exactly as the
   // proxy would against the real one (for a held call, once it is approved).
-  if (decision.allowed && decision.charges.length > 0) {
-    const store = new MemoryCounterStore();
-    const items = decision.charges.map((c) => ({ key: c.ref.id, window: c.ref.window, amount: c.amount, limits: c.limits }));
-    for (const item of items) {
-      const start = assumed.get(item.key);
-      if (start) await store.reserve([{ ...item, amount: start, limits: [] }], now);
-    }
-    const outcome = await store.reserve(items, now);
-    if (!outcome.ok) {
-      const { approval: _asked, ...rest } = decision;
-      decision = { ...rest, allowed: false, denial: rateLimitDenial(decision.charges[outcome.index]!, outcome.current, outcome.retryAfterMs) };
-    }
-  }
+  const counters = { store: new MemoryCounterStore(), sessionId: OFFLINE_SESSION };
+  const now = Date.now();
+  await presetCounters(policy, assumed, counters, now);
+  const facts = new ToolFacts(call.name, inputSchema as Record<string, unknown> | undefined);
+  const { decision } = await decideOffline(policy, call, facts, counters, now);
 
   if (flags.json) process.stdout.write(JSON.stringify(decisionToJson(call, decision), null, 2) + '\n');
   else process.stdout.write(formatDecision(call, decision) + '\n');

@@ -237,6 +237,16 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
       exitCode = await (await import('./replay.js')).runReplay(opts);
     });
 
+  program
+    .command('test')
+    .description('run policy test cases (a call, and the decision the policy must make) without any server; exit 0 when all pass, 1 when any fails')
+    .requiredOption('-c, --config <file>', 'policy file (YAML)')
+    .argument('<cases>', 'the cases file (YAML, see docs/policy-tests.md)')
+    .option('--json', 'print the results as JSON')
+    .action(async (cases: string, opts) => {
+      exitCode = await (await import('./policy-test.js')).runPolicyTest(cases, opts);
+    });
+
   try {
     await program.parseAsync(own, { from: 'user' });
   } catch (err) {

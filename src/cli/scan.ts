@@ -5,7 +5,8 @@ import { dirname } from 'node:path';
 import { discoverStdio, ScanError, type Discovery } from '../scan/discover.js';
 import { discoverRemote } from '../scan/discover-remote.js';
 import { listTimeoutMs, serverTarget, type UpstreamTransportMode } from './server-target.js';
-import { buildScaffold, scaffoldJson, scaffoldYaml } from '../scan/scaffold.js';
+import { buildScaffold, scaffoldJson, scaffoldYaml, type Scaffold } from '../scan/scaffold.js';
+import { starterCasesPath, starterCasesYaml } from '../scan/starter-cases.js';
 import { runScanLock } from './lock.js';
 
 export interface ScanOptions {
@@ -69,6 +70,26 @@ export async function runScan(opts: ScanOptions, command: string[] | undefined):
     return 1;
   }
   say(`wrote ${opts.output}${opts.format === 'yaml' ? ` (check it with: intercept validate -c ${opts.output})` : ''}`);
+  if (opts.format === 'yaml') return writeStarterCases(opts.output, scaffold, discovery, opts.recommended === true, say);
+  return 0;
+}
+
+/** The starter test cases beside the policy, unless a file of that name is there already (it
+ * holds the user's own cases, which a new scan must not overwrite). */
+async function writeStarterCases(policyFile: string, scaffold: Scaffold, discovery: Discovery, recommended: boolean, say: (line: string) => void): Promise<number> {
+  const casesFile = starterCasesPath(policyFile);
+  const text = starterCasesYaml(scaffold, discovery.tools, { policyFile, casesFile, recommended });
+  try {
+    await writeFile(casesFile, text, { flag: 'wx' });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      say(`left ${casesFile} as it is (it exists); the starter test cases were not written`);
+      return 0;
+    }
+    say(`cannot write ${casesFile}: ${err instanceof Error ? err.message : String(err)}`);
+    return 1;
+  }
+  say(`wrote starter test cases to ${casesFile} (run them with: intercept test -c ${policyFile} ${casesFile})`);
   return 0;
 }
 

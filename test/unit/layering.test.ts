@@ -75,8 +75,16 @@ describe('layering of src/', () => {
     assert.deepEqual(outside('audit', ['engine', 'policy/model.ts', 'approval/types.ts', 'state', 'log.ts']), []);
   });
 
+  it('dashboard/ reads the trail and the stores and uses the HTTP guards, never the proxy, a command or a channel', () => {
+    assert.deepEqual(outside('dashboard', ['audit', 'approval', 'state', 'engine', 'policy', 'log.ts', 'transport/http-guard.ts']), []);
+  });
+
   it('scan/ uses the protocol, the risk classifier and the transports, not the proxy', () => {
     assert.deepEqual(outside('scan', ['jsonrpc', 'engine/risk.ts', 'transport', 'policy', 'log.ts']), []);
+  });
+
+  it("offline/ (decisions without a server: explain's and policy tests') uses the engine, the policy language, the stores and the proxy's call parsing and catalogue", () => {
+    assert.deepEqual(outside('offline', ['engine', 'policy', 'state', 'proxy/call.ts', 'proxy/catalogue.ts']), []);
   });
 
   it('no two folders import each other, and folders form no cycle', () => {
