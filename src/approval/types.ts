@@ -8,9 +8,9 @@ export const APPROVAL_STATUSES = ['pending', 'approved', 'denied', 'expired', 'u
  * (a grant not used before `expiresAt`). Every status but pending and approved is final. */
 export type ApprovalStatus = (typeof APPROVAL_STATUSES)[number];
 
-/** How a decision was made: from the command line, the listener's HTTP endpoints, the agent's
- * own MCP client (elicitation or input_required), or by the clock. */
-export type DecidedVia = 'cli' | 'http' | 'client' | 'timeout';
+/** How a decision was made: from the command line, the listener's HTTP endpoints, the
+ * dashboard's page, the agent's own MCP client (elicitation or input_required), or by the clock. */
+export type DecidedVia = 'cli' | 'http' | 'dashboard' | 'client' | 'timeout';
 
 /** What a proxy writes when a call needs approval. */
 export interface NewApproval {

@@ -1,9 +1,10 @@
 // `intercept approvals list|show|approve|deny`: the human side of require_approval. It opens the
 // same store as the proxy (same -c, --state-dir, --state-dsn, --state-prefix), so it reaches
 // requests made by any proxy sharing that store, on this machine or, with Redis, anywhere.
-import { hostname, userInfo } from 'node:os';
+import { hostname } from 'node:os';
 import { observedApprovals } from '../audit/observed-approvals.js';
 import { DEFAULT_EVENTS_DIR, EventLog, instanceName } from '../audit/writer.js';
+import { localDecider } from '../approval/decider.js';
 import { openApprovalStore } from '../approval/open.js';
 import { APPROVAL_STATUSES, type ApprovalRecord, type ApprovalStatus, type ApprovalStore } from '../approval/types.js';
 import { approvalView } from '../approval/view.js';
@@ -57,7 +58,7 @@ export async function runApprovals(action: Action, flags: ApprovalsFlags): Promi
         return 0;
       }
       case 'decide': {
-        const by = decider();
+        const by = localDecider();
         // The decision is recorded by the process that made it, in its own trail file.
         const trail = flags.events === false ? undefined : await EventLog.open({ dir: flags.eventsDir ?? DEFAULT_EVENTS_DIR, instance: instanceName(`cli-${hostname()}`), retentionDays: 0, log });
         const deciding = trail === undefined ? store : observedApprovals(store, trail);
@@ -78,15 +79,6 @@ export async function runApprovals(action: Action, flags: ApprovalsFlags): Promi
     return 1;
   } finally {
     await store.close().catch(() => {});
-  }
-}
-
-/** The OS user deciding (what the records say decided). */
-function decider(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return process.env.USER ?? 'unknown';
   }
 }
 

@@ -247,6 +247,22 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
       exitCode = await (await import('./policy-test.js')).runPolicyTest(cases, opts);
     });
 
+  program
+    .command('dashboard')
+    .description('a local web page: live calls, denials, counters, and pending approvals to approve or deny')
+    .option('--port <port>', 'port to listen on; 0 picks a free one', '8470')
+    .option('--bind <address>', 'address to listen on; beyond loopback --token is required', '127.0.0.1')
+    .addOption(new Option('--token <token>', 'token every request must carry (Authorization: Bearer, or ?token= once in the browser)').env('INTERCEPT_DASHBOARD_TOKEN'))
+    .option('--events-dir <dir>', 'the trail to show; decisions made on the page are recorded there (default ~/.intercept/events)')
+    .option('-c, --config <file>', "the proxy's policy file: show its pending approvals and counters from the proxy's store")
+    .option('--state-dir <dir>', 'directory of the SQLite files (default ~/.intercept/state)')
+    .option('--state-dsn <dsn>', 'the Redis the proxies share (redis://…, rediss://…, redis+cluster://…)')
+    .option('--state-prefix <prefix>', "the proxies' --state-prefix, when they were given one")
+    .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
+    .action(async (opts) => {
+      exitCode = await (await import('./dashboard.js')).runDashboard(opts);
+    });
+
   try {
     await program.parseAsync(own, { from: 'user' });
   } catch (err) {

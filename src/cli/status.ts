@@ -2,23 +2,19 @@
 // are running, how many calls they allowed and denied and by which rules — read from the audit
 // trail; with -c, also the requests waiting for a human and the counters near their limits,
 // read from the same stores the proxy uses (opened as `intercept approvals` opens them).
-import { readFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
 import { openApprovalStore } from '../approval/open.js';
 import type { ApprovalStore } from '../approval/types.js';
-import type { AuditRecord } from '../audit/event.js';
-import { readStartups, readTrail } from '../audit/reader.js';
-import { summarise, type StartupRecord, type StatusSummary } from '../audit/summary.js';
-import { counterUsage, type CounterUsage } from '../audit/usage.js';
+import type { StatusSummary } from '../audit/summary.js';
+import { recentSessions, summariseTrail } from '../audit/trail-summary.js';
+import type { CounterUsage } from '../audit/usage.js';
 import { DEFAULT_EVENTS_DIR } from '../audit/writer.js';
-import { compile, type CompiledPolicy } from '../engine/compile.js';
+import { loadCountersPolicy, proxyState, readUsage } from '../dashboard/proxy-stores.js';
 import { createLogger } from '../log.js';
 import { parseDuration } from '../policy/durations.js';
-import { formatIssue } from '../policy/format.js';
-import { parsePolicy } from '../policy/load.js';
-import { checkStateDsn, openCounterStore, policyNamespace } from '../state/open.js';
+import { checkStateDsn, openCounterStore } from '../state/open.js';
 import type { CounterStore } from '../state/store.js';
 import { localTime, shortInstance } from './logs.js';
+import { cut, paints, table } from './table.js';
 
 export interface StatusFlags {
   eventsDir?: string;
@@ -76,7 +72,7 @@ export async function runStatus(flags: StatusFlags): Promise<number> {
   const from = now - seconds * 1000;
   let read;
   try {
-    read = await readTrail(dir, { since: from });
+    read = await summariseTrail(dir, { since: from, now });
   } catch (err) {
     process.stderr.write(`intercept status: cannot read the events directory ${JSON.stringify(dir)}: ${(err as Error).message}\n`);
     return 1;
@@ -84,11 +80,9 @@ export async function runStatus(flags: StatusFlags): Promise<number> {
   if (read.problems.length > 0) {
     process.stderr.write(`intercept status: warning: skipped ${read.problems.length} unreadable line(s) of the trail, the first ${read.problems[0]} (intercept audit verify checks the trail)\n`);
   }
-  const { records } = read;
-  const startups = await readStartups(dir, instancesWithoutStartup(records)).catch(() => []);
-  const summary = summarise(records, { now, isRunning: runningHere, startups });
+  const { records, summary } = read;
   const report: StatusReport = { ...summary, eventsDir: dir, from: new Date(from).toISOString(), at: new Date(now).toISOString(), unreadableLines: read.problems.length };
-  if (flags.config !== undefined) Object.assign(report, await fromStores(flags, flags.config, recentSessions(records), now));
+  if (flags.config !== undefined) Object.assign(report, await fromStores(flags, flags.config, recentSessions(records, MAX_SESSIONS), now));
 
   if (flags.json) {
     process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
@@ -99,50 +93,10 @@ export async function runStatus(flags: StatusFlags): Promise<number> {
   return 0;
 }
 
-/** Whether a proxy on this host is still running: its pid answers signal 0. EPERM means the
- * process exists (another user's); another host's proxy cannot be told. A reused pid reads as
- * running: the trail cannot tell the two apart. */
-function runningHere(startup: StartupRecord): boolean | undefined {
-  if (startup.host !== hostname()) return undefined;
-  if (startup.pid === process.pid) return false; // this process is the status command
-  try {
-    process.kill(startup.pid, 0);
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    return code === 'EPERM' ? true : code === 'ESRCH' ? false : undefined;
-  }
-}
-
-function instancesWithoutStartup(records: readonly AuditRecord[]): string[] {
-  const all = new Set<string>();
-  const started = new Set<string>();
-  for (const r of records) {
-    all.add(r.instance);
-    if (r.type === 'startup') started.add(r.instance);
-  }
-  return [...all].filter((i) => !started.has(i));
-}
-
-/** The sessions of the trail's calls, the most recently seen first. */
-function recentSessions(records: readonly AuditRecord[]): string[] {
-  const sessions: string[] = [];
-  const seen = new Set<string>();
-  for (let i = records.length - 1; i >= 0 && sessions.length < MAX_SESSIONS; i--) {
-    const r = records[i]!;
-    if (r.type !== 'tool_call' || seen.has(r.session)) continue;
-    seen.add(r.session);
-    sessions.push(r.session);
-  }
-  return sessions;
-}
-
 /** Pending approvals and counter usage; a store that cannot be opened or read is a warning,
  * and its part is left out. */
 async function fromStores(flags: StatusFlags, config: string, sessions: string[], now: number): Promise<Pick<StatusReport, 'pendingApprovals' | 'counters'>> {
-  const prefix = flags.statePrefix ?? policyNamespace(config);
-  const log = createLogger('warn');
-  const state = { stateDir: flags.stateDir, stateDsn: flags.stateDsn, prefix, log };
+  const state = proxyState({ ...flags, config }, createLogger('warn'));
   const out: Pick<StatusReport, 'pendingApprovals' | 'counters'> = {};
 
   let approvals: ApprovalStore | undefined;
@@ -156,13 +110,15 @@ async function fromStores(flags: StatusFlags, config: string, sessions: string[]
     await approvals?.close().catch(() => {});
   }
 
-  const policy = await loadPolicy(config);
-  if (policy === undefined) return out;
+  const loaded = await loadCountersPolicy(config);
+  if (!loaded.ok) {
+    warn(loaded.problem);
+    return out;
+  }
   let counters: CounterStore | undefined;
   try {
     counters = (await openCounterStore(state)).store;
-    // The store applies the namespace itself; the gate's keys carry no prefix of their own.
-    out.counters = await counterUsage({ policy, store: counters, prefix: '', sessions, now });
+    out.counters = await readUsage(loaded.policy, counters, sessions, now);
   } catch (err) {
     warn(`cannot read the counter store: ${(err as Error).message}`);
   } finally {
@@ -171,42 +127,8 @@ async function fromStores(flags: StatusFlags, config: string, sessions: string[]
   return out;
 }
 
-async function loadPolicy(file: string): Promise<CompiledPolicy | undefined> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    warn(`cannot read the policy file ${JSON.stringify(file)}, so its counters are not shown: ${(err as Error).message}`);
-    return undefined;
-  }
-  const loaded = parsePolicy(text, file);
-  if (!loaded.ok) {
-    warn(`the policy file has ${loaded.issues.length} error(s), so its counters are not shown; the first: ${formatIssue(loaded.issues[0]!)}`);
-    return undefined;
-  }
-  try {
-    return compile(loaded.policy);
-  } catch (err) {
-    warn(`the policy does not compile, so its counters are not shown: ${(err as Error).message}`);
-    return undefined;
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The text report
-
-interface Paint {
-  bold(s: string): string;
-  red(s: string): string;
-  yellow(s: string): string;
-  green(s: string): string;
-  dim(s: string): string;
-}
-
-function paints(on: boolean): Paint {
-  const sgr = (code: string) => (s: string) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
-  return { bold: sgr('1'), red: sgr('31'), yellow: sgr('33'), green: sgr('32'), dim: sgr('2') };
-}
 
 /** The report as text: a heading and aligned tables per section. */
 export function render(report: StatusReport, opts: { color: boolean; since: string; withStores: boolean }): string {
@@ -244,7 +166,7 @@ export function render(report: StatusReport, opts: { color: boolean; since: stri
     section('Calls');
     const c = report.calls;
     const share = `${(c.deniedShare * 100).toFixed(1)}%`;
-    out.push(`  total ${c.total}   allowed ${c.allowed}   denied ${c.denied > 0 ? p.red(String(c.denied)) : '0'} (${share} of calls)${c.dryRunWouldDeny > 0 ? `   dry-run would deny ${p.yellow(String(c.dryRunWouldDeny))}` : ''}`);
+    out.push(`  total ${c.total}   allowed ${c.allowed}   denied ${c.denied > 0 ? p.red(String(c.denied)) : '0'} (${share} of calls)${c.cancelled > 0 ? `   cancelled ${c.cancelled}` : ''}${c.dryRunWouldDeny > 0 ? `   dry-run would deny ${p.yellow(String(c.dryRunWouldDeny))}` : ''}`);
     const outcomes = Object.entries(report.outcomes).filter(([, n]) => n > 0);
     if (outcomes.length > 0) out.push(`  outcomes of allowed calls: ${outcomes.map(([o, n]) => `${o} ${n}`).join(', ')}`);
 
@@ -320,25 +242,6 @@ export function render(report: StatusReport, opts: { color: boolean; since: stri
     );
   }
   return out.join('\n');
-}
-
-/** Rows under a header, columns padded to their widest cell; `paint` colours a cell after
- * padding, so escape codes never count towards the width. */
-function table(header: string[], rows: string[][], paint?: (row: string[], col: number, text: string) => string): string[] {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (row: string[], isHeader: boolean) =>
-    `  ${row
-      .map((cell, i) => {
-        const padded = i === row.length - 1 ? cell : cell.padEnd(widths[i]!);
-        return isHeader || paint === undefined ? padded : paint(row, i, padded);
-      })
-      .join('  ')}`.trimEnd();
-  return [line(header, true), ...rows.map((r) => line(r, false))];
-}
-
-function cut(text: string, max: number): string {
-  const one = text.replace(/\s+/g, ' ');
-  return one.length > max ? `${one.slice(0, max - 1)}…` : one;
 }
 
 /** 2.5 → "2.5", 3 → "3", 0.1 + 0.2 → "0.3". */
