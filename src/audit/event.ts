@@ -125,10 +125,28 @@ export interface StateUnavailableEvent {
   failMode?: 'open' | 'closed';
 }
 
+/** A policy entry that names no tool the server offers, so its rules never apply (or it hides
+ * nothing): told once per policy loaded, after the first whole tools/list. */
+export interface PolicyUnmatchedEvent {
+  type: 'policy_unmatched';
+  /** The policy file, and the entry's line there when known (tool keys). */
+  file: string;
+  line?: number;
+  section: 'tools' | 'hide';
+  /** The key or entry as written. */
+  name: string;
+  pattern?: true;
+  /** The offered tool it most likely means, and others that fit as well. */
+  suggestion?: string;
+  alternatives?: string[];
+  /** How many tools the server offered. */
+  tools: number;
+}
+
 export type ApprovalEvent = ApprovalRequestedEvent | ApprovalDecidedEvent | ApprovalEndedEvent;
 
 /** Everything a proxy (or the approvals command) reports. */
-export type ProxyEvent = StartupEvent | ShutdownEvent | ToolCallEvent | ConfigReloadEvent | ApprovalEvent | StateUnavailableEvent;
+export type ProxyEvent = StartupEvent | ShutdownEvent | ToolCallEvent | ConfigReloadEvent | ApprovalEvent | StateUnavailableEvent | PolicyUnmatchedEvent;
 export type EventType = ProxyEvent['type'];
 
 export const EVENT_TYPES: readonly EventType[] = [
@@ -142,6 +160,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'approval_withdrawn',
   'approval_used',
   'state_unavailable',
+  'policy_unmatched',
 ];
 
 /** An event as written: who wrote it, when, and its place in the writer's chain. */

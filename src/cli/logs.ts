@@ -153,6 +153,8 @@ function details(r: AuditRecord): string {
       return `${r.id} ${r.tool}${fields({ rule: r.rule })}`;
     case 'state_unavailable':
       return `${r.store} store unavailable${fields({ failMode: r.failMode, error: r.error })}`;
+    case 'policy_unmatched':
+      return `${r.section}${r.section === 'tools' ? '.' : ' '}${r.name} matches none of ${r.tools} tools${fields({ suggestion: r.suggestion, or: r.alternatives?.join(','), file: r.line === undefined ? r.file : `${r.file}:${r.line}` })}`;
     default:
       // A type this version does not know (a newer writer): its fields as they are.
       return JSON.stringify(r);

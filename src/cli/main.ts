@@ -84,11 +84,21 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
 
   program
     .command('validate')
-    .description('check a policy file and report every error with its line and field')
+    .description('check a policy file and report every error with its line and field; given a server, also every entry that matches none of its tools')
+    .usage('-c policy.yaml [--format text|json] [--strict] [--timeout 30s] [-- <command> [args...] | --upstream <url> [--header "Name: Value"]...]')
     .requiredOption('-c, --config <file>', 'policy file (YAML)')
     .addOption(new Option('--format <format>', 'output format').choices(['text', 'json']).default('text'))
+    .option('--strict', 'with a server: fail (exit 1) when an entry matches none of its tools')
+    .option('--timeout <duration>', 'with a server: give up when it has not listed its tools by then', '30s')
+    .option('--upstream <url>', 'check against a remote MCP server at this URL instead of starting a command')
+    .option('--header <header>', 'HTTP header for --upstream, "Name: Value" (repeatable)', collect, [])
+    .addOption(
+      new Option('--upstream-transport <mode>', 'how to reach --upstream: auto (Streamable HTTP, else legacy HTTP+SSE), streamable, or sse')
+        .choices(['auto', 'streamable', 'sse'])
+        .default('auto'),
+    )
     .action(async (opts) => {
-      exitCode = await (await import('./validate.js')).runValidate(opts);
+      exitCode = await (await import('./validate.js')).runValidate({ ...opts, clientVersion: pkg.version }, tail);
     });
 
   program
@@ -223,6 +233,22 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     });
 
   program
+    .command('dashboard')
+    .description('a local web page: live calls, denials, counters, and pending approvals to approve or deny')
+    .option('--port <port>', 'port to listen on; 0 picks a free one', '8470')
+    .option('--bind <address>', 'address to listen on; beyond loopback --token is required', '127.0.0.1')
+    .addOption(new Option('--token <token>', 'token every request must carry (Authorization: Bearer, or ?token= once in the browser)').env('INTERCEPT_DASHBOARD_TOKEN'))
+    .option('--events-dir <dir>', 'the trail to show; decisions made on the page are recorded there (default ~/.intercept/events)')
+    .option('-c, --config <file>', "the proxy's policy file: show its pending approvals and counters from the proxy's store")
+    .option('--state-dir <dir>', 'directory of the SQLite files (default ~/.intercept/state)')
+    .option('--state-dsn <dsn>', 'the Redis the proxies share (redis://…, rediss://…, redis+cluster://…)')
+    .option('--state-prefix <prefix>', "the proxies' --state-prefix, when they were given one")
+    .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
+    .action(async (opts) => {
+      exitCode = await (await import('./dashboard.js')).runDashboard(opts);
+    });
+
+  program
     .command('replay')
     .description('decide the calls the audit trail recorded again under a new policy, and report what would change')
     .requiredOption('-c, --config <file>', 'the new policy file (YAML)')
@@ -245,22 +271,6 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .option('--json', 'print the results as JSON')
     .action(async (cases: string, opts) => {
       exitCode = await (await import('./policy-test.js')).runPolicyTest(cases, opts);
-    });
-
-  program
-    .command('dashboard')
-    .description('a local web page: live calls, denials, counters, and pending approvals to approve or deny')
-    .option('--port <port>', 'port to listen on; 0 picks a free one', '8470')
-    .option('--bind <address>', 'address to listen on; beyond loopback --token is required', '127.0.0.1')
-    .addOption(new Option('--token <token>', 'token every request must carry (Authorization: Bearer, or ?token= once in the browser)').env('INTERCEPT_DASHBOARD_TOKEN'))
-    .option('--events-dir <dir>', 'the trail to show; decisions made on the page are recorded there (default ~/.intercept/events)')
-    .option('-c, --config <file>', "the proxy's policy file: show its pending approvals and counters from the proxy's store")
-    .option('--state-dir <dir>', 'directory of the SQLite files (default ~/.intercept/state)')
-    .option('--state-dsn <dsn>', 'the Redis the proxies share (redis://…, rediss://…, redis+cluster://…)')
-    .option('--state-prefix <prefix>', "the proxies' --state-prefix, when they were given one")
-    .addOption(new Option('--log-level <level>', 'stderr log level').choices([...LOG_LEVELS]).default('info'))
-    .action(async (opts) => {
-      exitCode = await (await import('./dashboard.js')).runDashboard(opts);
     });
 
   try {

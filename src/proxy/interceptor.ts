@@ -31,7 +31,8 @@ import { clientInfoOf } from './session-key.js';
 import type { ApprovalRecord, ApprovalStore } from '../approval/types.js';
 import { filterToolsList } from './list-filter.js';
 import { OwnRequests } from './own-requests.js';
-import { noteUnpinned, type PolicyInForce } from './policy-holder.js';
+import { noteListing, noteUnpinned, type PolicyInForce } from './policy-holder.js';
+import { cursorOf, ListingWalk } from './listing-walk.js';
 import { CallTrail, outcomeOf, UNOBSERVED, type Observers } from './call-trail.js';
 
 export interface InterceptorOptions {
@@ -65,6 +66,8 @@ interface Pending {
   progressToken?: string;
   /** tools/call only: what its observers are told. */
   trail?: CallTrail;
+  /** tools/list only: the page asked for. */
+  cursor?: string;
 }
 
 /** A progress token as a comparable string (tokens are strings or numbers). */
@@ -87,6 +90,8 @@ export class Interceptor {
   /** The client's name and version from initialize, recorded as who decided in the client. */
   private clientName: string | undefined;
   readonly catalogue = new ToolCatalogue();
+  /** The client's walk through the pages of tools/list, to check the policy on a whole one. */
+  private readonly listing = new ListingWalk();
   private readonly now: () => number;
   private readonly failMode: FailMode;
   private readonly observers: Observers;
@@ -200,7 +205,7 @@ export class Interceptor {
       this.clientElicits = isObject(caps) && canElicitForm(caps.elicitation);
       this.clientName = clientInfoOf(msg);
     }
-    this.pending.set(key, { method: msg.method, progressToken: progressTokenOf(msg.params) });
+    this.pending.set(key, { method: msg.method, progressToken: progressTokenOf(msg.params), cursor: msg.method === 'tools/list' ? cursorOf(msg.params) : undefined });
     this.opts.upstream.send(msg);
   }
 
@@ -453,6 +458,7 @@ export class Interceptor {
     }
     if (c.kind === 'notification' && c.msg.method === 'notifications/tools/list_changed') {
       this.catalogue.invalidate();
+      this.listing.reset();
     }
     this.relay(c.msg, ev.raw, this.relatedRequest(c.msg));
   }
@@ -495,6 +501,14 @@ export class Interceptor {
         break;
       }
       case 'tools/list':
+        if (isObject(msg.result)) {
+          const names = this.listing.page(entry.cursor, msg.result);
+          // Checked after the answer is on its way: the client does not wait for the check.
+          if (names !== undefined) {
+            const policy = this.opts.policy();
+            setImmediate(() => noteListing(policy, names, this.opts.log, this.observers.events));
+          }
+        }
         // --dry-run shows the agent every tool, as it would see them without the proxy.
         if (isObject(msg.result) && !this.observers.dryRun) {
           this.catalogue.record(msg.result.tools);

@@ -9,7 +9,10 @@ import type { Logger } from '../log.js';
 import { formatIssue } from '../policy/format.js';
 import { parsePolicy } from '../policy/load.js';
 import { sha256 } from '../audit/chain.js';
-import type { EventSink } from '../audit/event.js';
+import type { EventSink, PolicyUnmatchedEvent } from '../audit/event.js';
+import { describeUnmatched, unmatchedEntries, type UnmatchedEntry } from '../engine/unmatched.js';
+import type { Policy } from '../policy/model.js';
+import { ToolNameIndex } from '../policy/tool-names.js';
 
 /** Pinned tool definitions (a lock file) in force beside the policy. Definitions are the
  * upstream's tools/list entries as they are. */
@@ -28,6 +31,33 @@ export interface ToolLockCheck {
 /** Logs a tool whose definition is not the pinned one, once per definition. */
 export function noteUnpinned(lock: ToolLockCheck, log: Logger, name: string, definition: Readonly<Record<string, unknown>> | null, message: string): void {
   if (lock.firstSighting(name, definition)) log.warn(`tool hidden by the lock file: ${message}`, { tool: name, lock: lock.file });
+}
+
+/** The last whole listing of the upstream's tools seen under each loaded policy, and the
+ * policies already checked against one. Keyed by the loaded policy, which every session of a
+ * proxy shares and a lock change keeps: each policy is checked once per process. */
+const listedUnder = new WeakMap<Policy, readonly string[]>();
+const checked = new WeakSet<Policy>();
+
+/** A whole listing of the upstream's tools: the first one under a policy tells, on the log and
+ * to the observers, every policy entry that matches none of them, with a did-you-mean. */
+export function noteListing(policy: PolicyInForce, tools: readonly string[], log: Logger, events: EventSink | undefined): void {
+  listedUnder.set(policy.policy, tools);
+  if (checked.has(policy.policy)) return;
+  checked.add(policy.policy);
+  for (const entry of unmatchedEntries(policy, tools, new ToolNameIndex(tools))) {
+    log.warn(describeUnmatched(entry));
+    events?.emit(unmatchedEvent(entry, tools.length));
+  }
+}
+
+function unmatchedEvent(e: UnmatchedEntry, tools: number): PolicyUnmatchedEvent {
+  const event: PolicyUnmatchedEvent = { type: 'policy_unmatched', file: e.file, section: e.section, name: e.name, tools };
+  if (e.pos) event.line = e.pos.line;
+  if (e.pattern) event.pattern = true;
+  if (e.suggestion) event.suggestion = e.suggestion.tool;
+  if (e.suggestion?.also) event.alternatives = e.suggestion.also;
+  return event;
 }
 
 /** What is in force: the compiled policy, and the pinned definitions beside it (a tool whose
@@ -128,6 +158,10 @@ export class PolicyHolder {
       log.info('policy reloaded', { file });
       this.events?.emit({ type: 'config_reload', what: 'policy', file, ...hashes, ok: true });
       for (const warning of result.warnings ?? []) log.warn(`policy warning: ${formatIssue(warning)}`);
+      // The new policy is checked against the tools listed under the old one, without waiting
+      // for a client to list them again.
+      const listed = listedUnder.get(previous.policy);
+      if (listed !== undefined) noteListing(this.policy, listed, log, this.events);
       this.onReload?.(previous, this.policy);
     };
     this.watcher = watchDebounced(file, reload, debounceMs, (err) => log.warn('stopped watching the policy file', { file, error: String(err) }));

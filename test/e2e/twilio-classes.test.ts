@@ -2,13 +2,11 @@
 // in front of `npx @twilio-alpha/mcp` started with fake credentials. Only denials and tools/list
 // are checked: an allowed call would reach Twilio's API. The server is a devDependency.
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { ROOT } from '../support/paths.js';
 import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
 import { assertDenied } from '../support/messages.js';
-import type { ServerCommand } from '../support/servers.js';
+import { servers } from '../support/servers.js';
 import { connectV1, proxyParams, type Session } from '../support/sdk-clients.js';
 
 const POLICY = `default: deny
@@ -18,17 +16,12 @@ tools:
 classes: {read: {}, write: {rules: [{action: deny, reason: "writes need a person"}]}}
 `;
 
-const twilio: ServerCommand = {
-  command: process.execPath,
-  args: [join(ROOT, 'node_modules', '@twilio-alpha', 'mcp', 'build', 'index.js'), `AC${'0'.repeat(32)}/SK${'0'.repeat(32)}:not-a-secret`],
-};
-
 describe('patterns and classes in front of the Twilio MCP server', { timeout: 120_000 }, () => {
   let dir: TempDir;
   let proxy: Session<Client>;
   before(async () => {
     dir = await makeTempDir('intercept-twilio-');
-    proxy = await connectV1(proxyParams(await writePolicy(dir.path, POLICY), twilio));
+    proxy = await connectV1(proxyParams(await writePolicy(dir.path, POLICY), servers.twilio()));
   });
   after(async () => {
     await proxy?.close();

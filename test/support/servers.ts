@@ -4,7 +4,7 @@
 //
 // Exports:
 //   ServerCommand                         how to start an MCP server: command, arguments, environment
-//   servers.{everything,filesystem,memory,modern,demo}   each server over stdio
+//   servers.{everything,filesystem,memory,modern,demo,twilio}   each server over stdio
 //   everythingCommand()                   server-everything over stdio, as one argv
 //   teeCommand(logFile, command?)         `command` behind test/fixtures/tee-server.ts, logging to `logFile`
 //   readLogLines(logFile)                 the non-blank lines a fixture server logged (tee or lenient)
@@ -49,6 +49,13 @@ export const servers = {
   /** The demo's server (dist/demo/server.js). */
   demo(): ServerCommand {
     return { command: process.execPath, args: [DEMO_SERVER] };
+  },
+  /** @twilio-alpha/mcp with fake credentials: it lists its tools from the OpenAPI specs it ships
+   * (offline), and only a call would reach Twilio. `services` are the specs to load (its
+   * `--services`; by default the server loads twilio_api_v2010 alone). */
+  twilio(services?: string[]): ServerCommand {
+    const credentials = `AC${'0'.repeat(32)}/SK${'0'.repeat(32)}:not-a-secret`;
+    return { command: process.execPath, args: [packageBin('@twilio-alpha/mcp'), credentials, ...(services ? ['--services', services.join(',')] : [])] };
   },
 };
 
