@@ -112,6 +112,8 @@ export class PolicyHolder {
     void readFile(file, 'utf8').then((text) => (this.lockText ??= text), () => {});
     const reload = async () => {
       const text = await readFile(file, 'utf8').catch(() => '');
+      // A save that changes nothing (an editor touching the file) is not a reload, as for the policy.
+      if (this.lockText !== undefined && text === this.lockText) return;
       const next = await load();
       const hashes = { oldHash: sha256(this.lockText ?? ''), newHash: sha256(text) };
       if (typeof next === 'string') {

@@ -260,6 +260,33 @@ describe('reloads in the trail', TIMEOUT, () => {
   });
 });
 
+describe('lock file reloads in the trail', TIMEOUT, () => {
+  it('records a changed lock file, and not a save that changed nothing', async () => {
+    const events = join(dir.path, 'lock-events');
+    const lock = join(dir.path, 'reload.lock');
+    const policy = await writePolicy(dir.path, POLICY, 'lock.yaml');
+    const [command, ...args] = teeCommand(join(dir.path, 'lock-scan.log'));
+    const scanned = await intercept('scan', '--lock', '-o', lock, '--', command!, ...args);
+    assert.equal(scanned.code, 0, scanned.stderr);
+    const proxy = await proxyWith(policy, join(dir.path, 'lock.log'), ['--events-dir', events, '--state-dir', join(dir.path, 'lock-state'), '--lock', lock]);
+    try {
+      const text = await readFile(lock, 'utf8');
+      await writeFile(lock, text);
+      // Time for the watcher to see the save (it reports nothing: that is what is checked below).
+      await new Promise((r) => setTimeout(r, 1000));
+      const pinned = JSON.parse(text) as { tools: Record<string, unknown> };
+      delete pinned.tools.echo;
+      await writeFile(lock, JSON.stringify(pinned, null, 2));
+      await eventually(() => (/lock file reloaded/.test(proxy.stderr()) ? true : undefined));
+    } finally {
+      await proxy.close();
+    }
+    const reloads = (await trailRecords(events)).filter((r) => r.type === 'config_reload');
+    assert.deepEqual(reloads.map((r) => [r.what, r.ok]), [['lock', true]]);
+    assert.notEqual(reloads[0]!.oldHash, reloads[0]!.newHash);
+  });
+});
+
 describe('two proxies on one events directory', TIMEOUT, () => {
   it('write a file each, interleaved in time, and both chains verify', async () => {
     const events = join(dir.path, 'shared-events');
