@@ -51,12 +51,14 @@ export function unmatchedEntries(compiled: CompiledPolicy, tools: readonly strin
   };
   const out: UnmatchedEntry[] = [];
   for (const tp of policy.tools) if (matchesNothing(tp.name)) out.push(entry('tools', tp.name, tp.pos));
-  for (const name of policy.hide) if (matchesNothing(name)) out.push(entry('hide', name, undefined));
+  policy.hide.forEach((name, i) => {
+    if (matchesNothing(name)) out.push(entry('hide', name, policy.hidePos?.[i]));
+  });
   return out;
 }
 
 /** `file:line:col: tools.create_conversation matches no tool the server offers; did you mean
- * "TwilioConversationsV1--CreateConversation"?` (hide entries carry no line). */
+ * "TwilioConversationsV1--CreateConversation"?`. */
 export function describeUnmatched(e: UnmatchedEntry): string {
   const where = e.pos ? `${e.pos.file}:${e.pos.line}:${e.pos.col}` : e.file;
   const what = e.section === 'tools' ? `tools.${keyText(e.name)}` : `hide entry ${JSON.stringify(e.name)}`;

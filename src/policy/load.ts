@@ -14,6 +14,7 @@ import {
   type Policy,
   type PolicyIssue,
   type Rule,
+  type SourcePos,
   type ToolClass,
   type ToolPolicy,
 } from './model.js';
@@ -117,7 +118,11 @@ export function parsePolicy(text: string, file: string): LoadResult {
   }
 
   const hide = fields.get('hide');
-  if (hide) policy.hide = readHide(r, hide);
+  if (hide) {
+    const read = readHide(r, hide);
+    policy.hide = read.names;
+    policy.hidePos = read.pos;
+  }
 
   const auditField = fields.get('audit');
   const topAudit = auditField ? readAudit(r, auditField, 'audit') : undefined;
@@ -186,14 +191,15 @@ function toolPath(name: string): string {
 // ---------------------------------------------------------------------------------------------
 // hide
 
-function readHide(r: Reader, field: Field): string[] {
+function readHide(r: Reader, field: Field): { names: string[]; pos: SourcePos[] } {
   const node = field.value;
-  if (isNull(node)) return [];
+  const names: string[] = [];
+  const pos: SourcePos[] = [];
+  if (isNull(node)) return { names, pos };
   if (!isSeq(node)) {
     r.issue(field.valuePos, '', 'hide must be a list of tool names');
-    return [];
+    return { names, pos };
   }
-  const names: string[] = [];
   node.items.forEach((item, i) => {
     const entry = r.resolve(item);
     const at = r.posOf(isAlias(item) ? item : entry ?? node);
@@ -204,9 +210,12 @@ function readHide(r: Reader, field: Field): string[] {
     const name = entry === undefined ? '' : scalarText(entry);
     if (name.trim() === '') r.issue(at, `hide[${i}]`, 'entry must not be empty');
     else if (names.includes(name)) r.issue(at, 'hide', `duplicate entry ${JSON.stringify(name)}`);
-    else names.push(name);
+    else {
+      names.push(name);
+      pos.push(at);
+    }
   });
-  return names;
+  return { names, pos };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -158,6 +158,8 @@ export interface Policy {
   defaultAction: 'allow' | 'deny';
   /** Hidden tool names and glob patterns (`*`, `?`); `*` hides every tool. */
   hide: string[];
+  /** Where each `hide` entry was written, by entry (absent for a policy built in code). */
+  hidePos?: SourcePos[];
   /** Named tools in file order. */
   tools: ToolPolicy[];
   /** Rules under `"*"`, applied after a tool's own rules. */

@@ -31,7 +31,7 @@ function withoutPos(value: unknown): unknown {
   if (value && typeof value === 'object') {
     return Object.fromEntries(
       Object.entries(value)
-        .filter(([k, v]) => k !== 'pos' && v !== undefined)
+        .filter(([k, v]) => k !== 'pos' && k !== 'hidePos' && v !== undefined)
         .map(([k, v]) => [k, withoutPos(v)]),
     );
   }

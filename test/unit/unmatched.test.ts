@@ -129,8 +129,8 @@ classes:
         ['tools', 'echoo', false, 2, 'echo'],
         ['tools', 'get_sum', false, 4, 'get-sum'],
         ['tools', 'nothing_*', true, 6, undefined],
-        ['hide', 'get_enviroment', false, undefined, undefined],
-        ['hide', 'zz*', true, undefined, undefined],
+        ['hide', 'get_enviroment', false, 7, undefined],
+        ['hide', 'zz*', true, 7, undefined],
       ],
     );
     assert.ok(entries.every((e) => e.file === 'p.yaml'));
@@ -140,7 +140,7 @@ classes:
     const [typo, , pattern, hidden] = unmatchedEntries(compiled(POLICY, 'p.yaml'), EVERYTHING, new ToolNameIndex(EVERYTHING));
     assert.equal(describeUnmatched(typo!), 'p.yaml:2:3: tools.echoo matches no tool the server offers; did you mean "echo"?');
     assert.equal(describeUnmatched(pattern!), 'p.yaml:6:3: tools."nothing_*" (a pattern) matches no tool the server offers');
-    assert.equal(describeUnmatched(hidden!), 'p.yaml: hide entry "get_enviroment" matches no tool the server offers');
+    assert.equal(describeUnmatched(hidden!), 'p.yaml:7:8: hide entry "get_enviroment" matches no tool the server offers');
   });
 
   it('counts `hide: ["*"]` as matching whenever there is a tool', () => {
