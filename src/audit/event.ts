@@ -129,7 +129,7 @@ export interface StateUnavailableEvent {
  * nothing): told once per policy loaded, after the first whole tools/list. */
 export interface PolicyUnmatchedEvent {
   type: 'policy_unmatched';
-  /** The policy file, and the entry's line there when known (tool keys). */
+  /** The policy file, and the entry's line there (absent for a policy built in code). */
   file: string;
   line?: number;
   section: 'tools' | 'hide';
