@@ -270,13 +270,12 @@ export class HttpUpstream implements Upstream {
     void this.decided.then(() => this.deliver(msg));
   }
 
-  /** On Streamable HTTP in the 2026-07-28 era, closing a request's stream is its cancellation. */
+  /** A cancelled request is owed no answer (a late one is dropped). On Streamable HTTP in the
+   * 2026-07-28 era, closing the request's stream is the cancellation. */
   private cancelled(requestId: unknown): void {
     if (typeof requestId !== 'string' && typeof requestId !== 'number') return;
-    const entry = this.ledger.get(requestId);
-    if (!entry?.abort || this.mode !== 'streamable') return;
-    this.ledger.take(requestId);
-    entry.abort.abort();
+    const entry = this.ledger.take(requestId);
+    if (entry?.abort && this.mode === 'streamable') entry.abort.abort();
   }
 
   private async deliver(message: JSONRPCMessage): Promise<void> {
@@ -351,7 +350,13 @@ export class HttpUpstream implements Upstream {
     if (c.kind === 'response' && c.msg.id !== null) {
       if (this.ledger.lateAnswer(c.msg.id)) return; // answered already, with an error
       const entry = this.ledger.take(c.msg.id);
-      if (entry?.method === 'initialize' && isObject(c.msg.result) && typeof c.msg.result.protocolVersion === 'string') {
+      if (entry === undefined) {
+        // Not an answer to anything sent (a call the gate is still deciding or has denied, a
+        // cancelled one, an id nobody used): delivered, it would pass for the real answer.
+        this.log.warn('dropped an answer from the server to a request it was not sent', { server: this.where, id: JSON.stringify(c.msg.id) });
+        return;
+      }
+      if (entry.method === 'initialize' && isObject(c.msg.result) && typeof c.msg.result.protocolVersion === 'string') {
         // Later requests carry MCP-Protocol-Version (2025-06-18 and later require it).
         this.transport?.setProtocolVersion?.(c.msg.result.protocolVersion);
       }

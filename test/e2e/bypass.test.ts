@@ -2,11 +2,12 @@
 // upstream, whatever the client sends. The upstream is the "everything" server behind a tee
 // that records every line it receives, so each case checks both what the client was told and
 // what the server actually got. Needs the build (dist/).
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { makeTempDir, writePolicy, type TempDir } from '../support/temp.js';
 import { calledTool, errorCode, isDenial, isRecord, type Json } from '../support/messages.js';
+import { addFigure } from '../support/figures.js';
 import { readLogLines } from '../support/servers.js';
 import { startTeeProxy, type RawProxy, type TeeSession } from '../support/raw-proxy.js';
 
@@ -56,22 +57,38 @@ let proxy: RawProxy;
 /** The raw text of the lines the last `forwardedDuring` saw reach the upstream. */
 let lastForwardedRaw: string[] = [];
 
+/** What the current test sent (each distinct input once) and the denied calls that reached
+ * the upstream, added to the suite's figures after each test. */
+const tried = new Set<string>();
+let leaked = 0;
+
 /** Runs `act`, then a ping barrier; returns what reached the upstream meanwhile, parsed (the
- * barrier's own ping left out). */
+ * barrier's own ping left out). What `act` writes is counted as tried. */
 async function forwardedDuring(act: () => Promise<void> | void): Promise<unknown[]> {
   const mark = (await readLogLines(session.logFile)).length;
-  await act();
+  const write = proxy.write;
+  proxy.write = (data) => {
+    tried.add(typeof data === 'string' ? data : data.toString('base64'));
+    write.call(proxy, data);
+  };
+  try {
+    await act();
+  } finally {
+    proxy.write = write;
+  }
   const barrierId = await proxy.barrier();
   const barrier = JSON.stringify({ jsonrpc: '2.0', id: barrierId, method: 'ping' });
   lastForwardedRaw = (await readLogLines(session.logFile)).slice(mark).filter((l) => l !== barrier);
   // A line that is not JSON stays a string, so an assertion shows it as it was.
-  return lastForwardedRaw.map((l) => {
+  const forwarded = lastForwardedRaw.map((l) => {
     try {
       return JSON.parse(l) as unknown;
     } catch {
       return l;
     }
   });
+  leaked += forwarded.filter((l) => [DENIED, HIDDEN].includes(calledTool(l) ?? '')).length;
+  return forwarded;
 }
 
 /** Sends one raw line and returns the answer with `id`, and what reached the upstream. */
@@ -112,6 +129,13 @@ const call = (id: unknown, name: unknown, args: unknown = {}) =>
   JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, arguments: args } });
 
 describe('a denied call never reaches the upstream', { timeout: 120_000 }, () => {
+  afterEach(() => {
+    addFigure('bypass cases tried', tried.size);
+    addFigure('denied calls forwarded', leaked);
+    tried.clear();
+    leaked = 0;
+  });
+
   before(async () => {
     tmp = await makeTempDir();
     const policy = await writePolicy(tmp.path, POLICY);
