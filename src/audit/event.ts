@@ -12,7 +12,8 @@ export const CALL_OUTCOMES = [
   'jsonrpc_error', // the server answered with a JSON-RPC error
   'input_required', // 2026-07-28: the server asked the client for more before answering
   'transport_failure', // the server went away before answering
-  'cancelled', // the client cancelled it after it was forwarded
+  'timeout', // the server did not answer within --call-timeout; the proxy answered with an error
+  'cancelled', // the client cancelled it, or the proxy gave up on it as it stopped
 ] as const;
 export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
@@ -20,10 +21,14 @@ export interface ToolCallEvent {
   type: 'tool_call';
   /** The agent session (the counters' session key). */
   session: string;
+  /** Who made the call: its identity's `sub` (`--identity sub=…`, a verified token). Absent
+   * for an anonymous caller. */
+  subject?: string;
   tool: string;
   /** What was done: `allow` forwarded the call; `deny` answered the agent with a denial;
-   * `cancelled`: the client withdrew the call before it was decided (while it was held for
-   * approval, say), so it was neither. */
+   * `cancelled`: the call was withdrawn before it was forwarded (by the client while it was
+   * held for approval, say, or by the proxy as it stopped or lost its server), so it was
+   * neither. */
   decision: 'allow' | 'deny' | 'cancelled';
   /** The denial's kind: on a denial, and under --dry-run on a call that was forwarded although
    * the policy would have denied it. */
@@ -39,7 +44,8 @@ export interface ToolCallEvent {
   upstreamMs?: number;
   /** Absent on a denial. */
   outcome?: CallOutcome;
-  /** The JSON-RPC error's message, or why the transport failed. */
+  /** The JSON-RPC error's message, or why the transport failed, the call timed out or the
+   * proxy gave up on it. */
   error?: string;
   /** sha256 hex of the arguments' canonical JSON. */
   argsHash: string;

@@ -48,6 +48,8 @@ export interface DenialSummary {
   rule?: string;
   message?: string;
   session: string;
+  /** Who made the call, when the transport identified the caller. */
+  subject?: string;
   instance: string;
   /** --dry-run: the call was forwarded; the policy would have denied it. */
   dryRun?: true;
@@ -86,6 +88,8 @@ export interface StatusSummary {
    * most, most first; dry-run would-be denials are counted with the denials. */
   topDeniedRules: NameCount[];
   topDeniedTools: NameCount[];
+  /** The callers (identity `sub`) denied most, most first; anonymous calls are not counted. */
+  topDeniedSubjects: NameCount[];
   /** The latest denials (dry-run would-be denials included, marked), newest first. */
   recentDenials: DenialSummary[];
   /** What became of the calls let through, by outcome (every outcome present, 0 included). */
@@ -130,6 +134,7 @@ export function summarise(records: readonly AuditRecord[], opts: SummaryOptions)
   const reloads = { ok: 0, failed: 0 };
   const deniedRules = new Map<string, number>();
   const deniedTools = new Map<string, number>();
+  const deniedSubjects = new Map<string, number>();
   const denials: DenialSummary[] = [];
   let stateUnavailable = 0;
   let eventsLost = 0;
@@ -194,6 +199,10 @@ export function summarise(records: readonly AuditRecord[], opts: SummaryOptions)
           deniedRules.set(rule, (deniedRules.get(rule) ?? 0) + 1);
           deniedTools.set(r.tool, (deniedTools.get(r.tool) ?? 0) + 1);
           const d: DenialSummary = { ts: r.ts, tool: r.tool, session: r.session, instance: r.instance };
+          if (typeof r.subject === 'string') {
+            deniedSubjects.set(r.subject, (deniedSubjects.get(r.subject) ?? 0) + 1);
+            d.subject = r.subject;
+          }
           if (r.kind !== undefined) d.kind = r.kind;
           if (r.rule !== undefined) d.rule = r.rule;
           if (r.message !== undefined) d.message = r.message;
@@ -261,6 +270,7 @@ export function summarise(records: readonly AuditRecord[], opts: SummaryOptions)
     callsPerMinute: { minutes: span, average, byMinute },
     topDeniedRules: topOf(deniedRules, top),
     topDeniedTools: topOf(deniedTools, top),
+    topDeniedSubjects: topOf(deniedSubjects, top),
     recentDenials: denials.slice(0, recentMax),
     outcomes,
     approvals,

@@ -46,7 +46,7 @@ const MAX_TRACEPARENT_LENGTH = 512;
 /** W3C lets a tracestate be cut past 512 characters; a longer one is not worth parsing. */
 const MAX_TRACESTATE_LENGTH = 4096;
 const MAX_COUNTERS = 64;
-const ERROR_OUTCOMES: ReadonlySet<CallOutcome> = new Set(['tool_error', 'jsonrpc_error', 'transport_failure']);
+const ERROR_OUTCOMES: ReadonlySet<CallOutcome> = new Set(['tool_error', 'jsonrpc_error', 'transport_failure', 'timeout']);
 
 type Env = NodeJS.ProcessEnv;
 
@@ -335,6 +335,8 @@ export async function openTracer(opts: TracerOptions): Promise<CallTracer | unde
       'intercept.args_hash': cut(event.argsHash, 128),
       'intercept.decision_ms': event.decisionMs,
     };
+    // The semantic conventions' end user: only a caller the transport identified.
+    if (event.subject !== undefined) attributes['enduser.id'] = cut(event.subject);
     if (event.kind !== undefined) attributes['intercept.denial.kind'] = event.kind;
     if (event.rule !== undefined) attributes['intercept.rule'] = cut(event.rule);
     if (event.message !== undefined) attributes['intercept.denial.message'] = cut(event.message);

@@ -59,18 +59,19 @@ export async function counterUsage(opts: UsageOptions): Promise<CounterUsage[]> 
   const usage = wanted.map((w, i): CounterUsage => {
     const value = values[i] ?? 0;
     const { ref, max } = w.limited;
-    const u: CounterUsage = { counter: ref.id, scope: ref.scope, value, max, window: windowText(ref), ratio: max > 0 ? value / max : 1 };
+    const u: CounterUsage = { counter: ref.id, scope: ref.scope as CounterUsage['scope'], value, max, window: windowText(ref), ratio: max > 0 ? value / max : 1 };
     if (w.session !== undefined) u.session = w.session;
     return u;
   });
   return usage.sort((a, b) => b.ratio - a.ratio || cmp(a.counter, b.counter) || cmp(a.session ?? '', b.session ?? ''));
 }
 
-/** The policy's counters with a limit and no key. */
+/** The policy's counters with a limit and no key. Per-caller ones (`scope: identity`) are left
+ * out too: which callers have counts is not known here. */
 function limitedCounters(policy: Policy): Limited[] {
   const out: Limited[] = [];
   for (const [id, c] of declaredCounters(policy)) {
-    if (c.key === undefined && c.limits.length > 0) out.push({ ref: counterRef(id, c), max: tightest(c.limits) });
+    if (c.key === undefined && c.scope !== 'identity' && c.limits.length > 0) out.push({ ref: counterRef(id, c), max: tightest(c.limits) });
   }
   return out;
 }

@@ -135,7 +135,7 @@ function details(r: AuditRecord): string {
       const f: Fields = r.decision === 'deny' || r.dryRun
         ? { kind: r.kind, rule: r.rule, message: r.message }
         : { outcome: r.outcome, error: r.error, rule: r.rule };
-      return `${verdict} ${r.tool}${fields({ ...f, session: short(r.session, 12), approval: r.approval })}`;
+      return `${verdict} ${r.tool}${fields({ ...f, subject: r.subject, session: short(r.session, 12), approval: r.approval })}`;
     }
     case 'startup':
       return `pid ${r.pid} on ${r.host}${fields({ version: r.version, policy: r.policy, transport: r.transport, upstream: r.upstream, counters: r.counters, dryRun: r.dryRun })}`;

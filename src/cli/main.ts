@@ -44,6 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--allowed-origin <origin>', 'browser origin allowed besides localhost, e.g. https://app.example.com (repeatable)', collect, [])
     .option('--session-key <how>', 'who an agent is, for scope: session limits: session, token, client-info, or header:<Name>', 'session')
     .option('--session-idle-timeout <seconds>', 'end HTTP sessions unused this long; 0 = never', '1800')
+    .option('--call-timeout <duration>', 'answer a forwarded tool call with an error when the server has not answered it by then; 0 = wait forever', '5m')
+    .option('--drain-timeout <duration>', 'on SIGINT or SIGTERM, how long calls in flight get to be answered before the proxy gives up on them', '5s')
     .option('--state-dir <dir>', 'directory of the SQLite counter file (default ~/.intercept/state)')
     .option('--state-dsn <dsn>', 'shared counter store: redis://[user:pass@]host:port[/db], rediss://…, a Redis Cluster as redis+cluster://[user:pass@]host:port[,host:port…] or rediss+cluster://…; or memory: to keep nothing')
     .option('--state-prefix <prefix>', "namespace for every counter key (default: derived from the policy file's path, so proxies sharing a policy file share counters)")
@@ -60,6 +62,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--metrics-port <port>', 'serve Prometheus metrics at http://127.0.0.1:<port>/metrics; 0 picks a free port')
     .option('--metrics-bind <address>', 'address of the metrics endpoint (default 127.0.0.1)')
     .option('--dry-run', 'decide and record every call, but forward it even when the policy would deny it (shadow mode)')
+    .option('--identity <key=value>', 'who the calls are made by (stdio): sub=alice, client_id=…, scopes="read write", claims.<name>=a,b (repeatable)', collect, [])
     .addHelpText(
       'after',
       `
@@ -109,6 +112,7 @@ Exit status: the server's own status when it exits; 1 when the policy does not l
     .option('--args <json>', 'the call arguments as a JSON object', '{}')
     .option('--input-schema <json>', "the tool's inputSchema, for validate rules")
     .option('--counter <id=value>', 'a counter value to assume, e.g. create_issue._rate_hour=5 (repeatable)', collect, [])
+    .option('--identity <key=value>', 'who makes the call: sub=alice, client_id=…, scopes="read write", claims.<name>=a,b (repeatable)', collect, [])
     .option('--json', 'print the decision as JSON')
     .action(async (opts) => {
       exitCode = await (await import('./explain.js')).runExplain(opts);

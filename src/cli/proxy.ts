@@ -17,6 +17,7 @@ import { lazyApprovalStore } from '../approval/lazy.js';
 import { approvalWebhook } from '../approval/webhook.js';
 import { sha256 } from '../audit/chain.js';
 import { openObservability, parseMetricsPort, parseRetention, type ObservabilityFlags } from './observability.js';
+import { parseIdentityFlags } from './identity-flags.js';
 
 export interface ProxyFlags extends ObservabilityFlags {
   /** Intercept's own version, for the startup event. */
@@ -53,6 +54,12 @@ export interface ProxyFlags extends ObservabilityFlags {
   sessionKey?: string;
   /** HTTP listener: seconds an unused session lives. */
   sessionIdleTimeout?: string;
+  /** How long a forwarded call may go unanswered ("5m"; "0": forever). */
+  callTimeout?: string;
+  /** On SIGINT or SIGTERM, how long calls in flight get to be answered ("5s"). */
+  drainTimeout?: string;
+  /** --identity KEY=VALUE: who the stdio session's calls are made by. */
+  identity?: string[];
 }
 
 function usage(message: string): number {
@@ -66,6 +73,10 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     return usage('--bind, --port, --auth-token, --approvals-token, --allowed-origin, --session-key and --session-idle-timeout require --transport http or --transport sse');
   }
   if (flags.header.length > 0 && !flags.upstream) return usage('--header requires --upstream');
+  const identityFlags = flags.identity ?? [];
+  if (identityFlags.length > 0 && flags.transport !== 'stdio') return usage('--identity applies to --transport stdio only: one caller for the one session');
+  const identity = identityFlags.length === 0 ? undefined : parseIdentityFlags(identityFlags);
+  if (typeof identity === 'string') return usage(identity);
   if ((flags.upstreamTransport ?? 'auto') !== 'auto' && !flags.upstream) return usage('--upstream-transport requires --upstream');
   const headers = parseHeaderFlags(flags.header);
   if (typeof headers === 'string') return usage(headers);
@@ -106,6 +117,11 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   if (flags.approvalWebhook !== undefined && !/^https?:\/\//.test(flags.approvalWebhook)) {
     return usage(`--approval-webhook must be an http:// or https:// URL, got ${JSON.stringify(flags.approvalWebhook)}`);
   }
+
+  const callTimeoutMs = timeoutFlag('--call-timeout', flags.callTimeout ?? '5m');
+  if (typeof callTimeoutMs === 'string') return usage(callTimeoutMs);
+  const drainMs = timeoutFlag('--drain-timeout', flags.drainTimeout ?? '5s');
+  if (typeof drainMs === 'string') return usage(drainMs);
 
   const retention = parseRetention(flags.eventsRetention);
   if (typeof retention === 'string') return usage(retention);
@@ -194,6 +210,9 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     maxMessageBytes,
     maxMessageDepth,
     failMode: flags.stateFailMode,
+    callTimeoutMs,
+    drainMs,
+    identity,
   };
   const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
@@ -221,6 +240,15 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   await Promise.all([state.store.close(), approvals.close()]).catch(() => {});
   // Exit now: a stdio client may still hold our stdin open, and the server is gone.
   process.exit(code);
+}
+
+/** A timeout flag in milliseconds: `0` (none), whole seconds (`90`), or a number with a unit
+ * (`500ms`, `30s`, `5m`, `1h`); a sentence saying why not otherwise. */
+export function timeoutFlag(name: string, text: string): number | string {
+  const m = /^([0-9]{1,9})(ms|s|m|h)?$/.exec(text.trim());
+  if (!m) return `${name} must be a duration such as 30s, 5m or 500ms (0 for none), got ${JSON.stringify(text)}`;
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] ?? 's']!;
+  return Number(m[1]) * scale;
 }
 
 /** Headers the upstream transport sets itself (or HTTP does): --header cannot set them. */

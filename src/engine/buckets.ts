@@ -54,5 +54,6 @@ export function bucketOf(counter: CounterRef, key: CompiledKey, call: ToolCall):
     scope: counter.scope,
     window: counter.window,
   };
+  if (counter.subject !== undefined) ref.subject = counter.subject;
   return { ref, key: bucketKey };
 }

@@ -6,12 +6,12 @@ import { classOwner, type Counter, type CounterKey, type Policy, type Rule, type
 import { isGlob } from '../policy/spelling.js';
 import { bucketOf, type CompiledKey } from './buckets.js';
 import { canonicalJson } from './canonical-json.js';
-import { deniedBefore, runRules, type CompiledCondition, type CompiledCounter, type CompiledRule, type DeclaredCounter } from './decide.js';
+import { callerRef, deniedBefore, runRules, type CompiledCondition, type CompiledCounter, type CompiledRule, type DeclaredCounter } from './decide.js';
 import { compileGlob, globMatches, type Glob } from './glob.js';
 import { toolQuoted } from './messages.js';
 import { compileOperator } from './operators.js';
-import { compileArgPath, splitStatePath } from './paths.js';
-import type { ApprovalNeed, CounterRef, DecideInput, Decision, Requirements, ToolCall } from './types.js';
+import { compileArgPath, compileIdentityPath, splitStatePath } from './paths.js';
+import type { ApprovalNeed, CounterRef, DecideInput, Decision, Identity, Requirements, ToolCall } from './types.js';
 
 export interface CompiledPolicy {
   readonly policy: Policy;
@@ -25,8 +25,10 @@ export interface CompiledPolicy {
   readonly usesClasses: boolean;
   /** What must be gathered before deciding this call. Precomputed per tool key (unlisted tools
    * share one) and returned as is, unless the call reads a keyed counter, whose bucket depends
-   * on the call's arguments. When it says `needsClass`, ask again with the tool's class. */
-  requirements(call: ToolCall, toolClass?: ToolClass | null): Requirements;
+   * on the call's arguments, or a `scope: identity` one, which is the caller's own (not read
+   * for a caller with no subject: the decision refuses the call). When it says `needsClass`,
+   * ask again with the tool's class. */
+  requirements(call: ToolCall, toolClass?: ToolClass | null, identity?: Identity): Requirements;
   /** The policy entries whose rules govern the tool, by the precedence decide() applies: its
    * exact key (every entry of a name listed twice), else the most specific pattern, else its
    * class's entry; empty when none does (then only `*` and the default apply). */
@@ -35,17 +37,18 @@ export interface CompiledPolicy {
   decide(input: DecideInput, options?: { trace?: boolean }): Decision;
 }
 
-/** A tool's requirements: fixed, unless some read is of a keyed counter. */
+/** A tool's requirements: fixed, unless some read is of a keyed or a per-caller counter. */
 interface RequirementsPlan {
   readonly fixed: Requirements;
-  /** The counters read, in order; undefined when none is keyed (then `fixed` says it all). */
-  readonly keyedReads: readonly DeclaredCounter[] | undefined;
+  /** The counters read, in order; undefined when none is keyed or kept per caller (then
+   * `fixed` says it all). */
+  readonly perCallReads: readonly DeclaredCounter[] | undefined;
 }
 
 const WILDCARD = '*';
 
 const NOTHING_REQUIRED: Requirements = Object.freeze({ reads: Object.freeze([]) as unknown as CounterRef[], needsSchema: false, needsValidator: false });
-const NOTHING_PLANNED: RequirementsPlan = Object.freeze({ fixed: NOTHING_REQUIRED, keyedReads: undefined });
+const NOTHING_PLANNED: RequirementsPlan = Object.freeze({ fixed: NOTHING_REQUIRED, perCallReads: undefined });
 const CLASS_NEEDED: Requirements = Object.freeze({ ...NOTHING_REQUIRED, needsClass: true });
 
 /** The rules that apply to a tool, with what they need. */
@@ -143,7 +146,7 @@ export function compile(policy: Policy): CompiledPolicy {
     usesClasses,
     isOffered: (tool: string, toolClass?: ToolClass | null): boolean =>
       !isHidden(tool) && (!defaultDeny || governing(tool, toolClass) !== undefined),
-    requirements(call: ToolCall, toolClass?: ToolClass | null): Requirements {
+    requirements(call: ToolCall, toolClass?: ToolClass | null, identity?: Identity): Requirements {
       const tool = call.name;
       if (isHidden(tool)) return NOTHING_REQUIRED;
       let plan = keyed(tool)?.plan;
@@ -151,8 +154,12 @@ export function compile(policy: Policy): CompiledPolicy {
         if (usesClasses && toolClass === undefined) return CLASS_NEEDED;
         plan = (toolClass ? byClass.get(toolClass)?.plan : undefined) ?? unlistedPlan;
       }
-      if (plan.keyedReads === undefined) return plan.fixed;
-      const reads = plan.keyedReads.map((d) => (d.key === undefined ? d.ref : bucketOf(d.ref, d.key, call).ref));
+      if (plan.perCallReads === undefined) return plan.fixed;
+      const reads: CounterRef[] = [];
+      for (const d of plan.perCallReads) {
+        const ref = callerRef(d.key === undefined ? d.ref : bucketOf(d.ref, d.key, call).ref, identity);
+        if (ref !== undefined) reads.push(ref);
+      }
       return { reads, needsSchema: plan.fixed.needsSchema, needsValidator: plan.fixed.needsValidator };
     },
     governingEntries: (tool: string, toolClass?: ToolClass | null): readonly ToolPolicy[] => governing(tool, toolClass)?.entries ?? [],
@@ -213,6 +220,7 @@ function compileRule(tool: string, rule: Rule, refs: Map<string, DeclaredCounter
       if (ref === undefined) throw new Error(`${where}: ${cond.path} names no counter of the policy`);
       return { path: cond.path, operator, arg: undefined, state: ref };
     }
+    if (cond.path.startsWith('identity.')) return { path: cond.path, operator, arg: undefined, state: undefined, identity: compileIdentityPath(cond.path) };
     return { path: cond.path, operator, arg: compileArgPath(cond.path), state: undefined };
   });
 
@@ -284,7 +292,7 @@ function planRequirements(rules: readonly CompiledRule[]): RequirementsPlan {
     needsSchema,
     needsValidator,
   });
-  const keyed = reads.some((d) => d.key !== undefined);
-  return Object.freeze({ fixed, keyedReads: keyed ? Object.freeze(reads) : undefined });
+  const perCall = reads.some((d) => d.key !== undefined || d.ref.scope === 'identity');
+  return Object.freeze({ fixed, perCallReads: perCall ? Object.freeze(reads) : undefined });
 }
 

@@ -6,16 +6,17 @@ import {
   approvalNote,
   badIncrementMessage,
   conditionFailure,
+  identityRequiredMessage,
   invalidArgsMessage,
   missingArgsMessage,
   ruleDenied,
   schemaUnavailableMessage,
   stateUnavailableMessage,
 } from './messages.js';
-import { applyOperator, toNumber, type CompiledOperator } from './operators.js';
-import { MISSING, resolveArgPath, type ArgPath, type Resolved } from './paths.js';
+import { applyOperator, applyToCaller, toNumber, type CompiledOperator } from './operators.js';
+import { MISSING, resolveArgPath, resolveIdentityPath, type ArgPath, type IdentityPath, type Resolved } from './paths.js';
 import type { Limit } from '../policy/model.js';
-import type { ApprovalNeed, Charge, ConditionTrace, CounterRef, DecideInput, Decision, Denial, RuleTrace } from './types.js';
+import type { ApprovalNeed, Charge, ConditionTrace, CounterRef, DecideInput, Decision, Denial, Identity, RuleTrace } from './types.js';
 
 export interface CompiledCondition {
   readonly path: string;
@@ -24,6 +25,20 @@ export interface CompiledCondition {
   readonly arg: ArgPath | undefined;
   /** Set for `state.` conditions: the counter read, as its defining rule declares it. */
   readonly state: DeclaredCounter | undefined;
+  /** Set for `identity.` conditions. */
+  readonly identity?: IdentityPath;
+}
+
+/** A counter as this caller's call sees it: an identity-scoped one is the caller's own (its
+ * `subject` set); undefined when it is identity-scoped and the caller has no subject. */
+export function callerRef(ref: CounterRef, identity: Identity | undefined): CounterRef | undefined {
+  if (ref.scope !== 'identity') return ref;
+  const sub = identity?.sub;
+  return sub === undefined ? undefined : { ...ref, subject: sub };
+}
+
+function identityRequired(rule: string, counter: CounterRef): Denial {
+  return { kind: 'identity_required', rule, message: identityRequiredMessage(rule, counter.counter ?? counter.id), details: { counter: counter.id } };
 }
 
 /** A counter as its rule declares it; a keyed one is a family of buckets, one per key value. */
@@ -115,6 +130,14 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
     let bucket: string | undefined;
     if (cond.state !== undefined) {
       const { ref, key } = cond.state;
+      // Nobody to read a per-caller count for; the gate read nothing either.
+      if (ref.scope === 'identity' && input.identity?.sub === undefined) {
+        if (rt !== undefined) {
+          rt.conditions.push(conditionTrace(cond, MISSING, false, undefined));
+          rt.note = `counter ${cond.path} is kept per caller and the call has no identity`;
+        }
+        return identityRequired(name, ref);
+      }
       const id = key === undefined ? ref.id : (bucket = bucketOf(ref, key, input.call).ref.id);
       const value = input.counters?.get(id);
       if (value === undefined) {
@@ -126,10 +149,12 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
         return { kind: 'state_unavailable', rule: name, message: stateUnavailableMessage(name, cond.path), details: { counter: id } };
       }
       actual = value;
+    } else if (cond.identity !== undefined) {
+      actual = resolveIdentityPath(input.identity, cond.identity);
     } else {
       actual = resolveArgPath(args, cond.arg!);
     }
-    const passed = applyOperator(cond.operator, actual);
+    const passed = cond.identity !== undefined ? applyToCaller(cond.operator, actual) : applyOperator(cond.operator, actual);
     if (rt !== undefined) rt.conditions.push(conditionTrace(cond, actual, passed, bucket));
     if (!passed) {
       const { op, expected } = cond.operator;
@@ -172,7 +197,14 @@ function evaluateRule(rule: CompiledRule, input: DecideInput, rt: RuleTrace | un
     }
     amount = n + 0; // -0 counts as 0
   }
-  const { ref, key } = counter.declared;
+  const { ref: declared, key } = counter.declared;
+  const ref = callerRef(declared, input.identity);
+  if (ref === undefined) {
+    // One anonymous bucket would let every caller without a subject share (and exhaust) one
+    // caller's limit: refuse instead.
+    if (rt !== undefined) rt.note = `counter ${declared.id} is kept per caller (scope: identity) and the call has no identity`;
+    return identityRequired(name, declared);
+  }
   let charge: Charge;
   if (key === undefined) {
     charge = { ref, amount, limits: counter.limits, rule: name };

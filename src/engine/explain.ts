@@ -2,7 +2,7 @@
 // `decide(..., { trace: true })` records; a decision made without a trace shows no rules.
 import type { Limit, Window } from '../policy/model.js';
 import { bucketPhrase, durationShort, formatValue } from './messages.js';
-import type { ApprovalNeed, Charge, ConditionTrace, Decision, RuleTrace, ToolCall } from './types.js';
+import type { ApprovalNeed, Charge, ConditionTrace, Decision, Identity, RuleTrace, ToolCall } from './types.js';
 
 const OUTCOME: Record<RuleTrace['outcome'], string> = {
   passed: 'PASSED',
@@ -10,8 +10,10 @@ const OUTCOME: Record<RuleTrace['outcome'], string> = {
   not_reached: 'not reached',
 };
 
-export function formatDecision(call: ToolCall, decision: Decision): string {
+/** `identity`: who made the call, shown when given. */
+export function formatDecision(call: ToolCall, decision: Decision, identity?: Identity): string {
   const lines: string[] = [`Call: ${call.name} ${formatArgs(call.args)}`];
+  if (identity !== undefined) lines.push(`Caller: ${formatIdentity(identity)}`);
   if (decision.trace.length === 0) {
     lines.push('Rules: none evaluated');
   } else {
@@ -52,12 +54,24 @@ function approvalLine(need: ApprovalNeed): string {
   );
 }
 
+/** `sub "alice", client_id "cli", scopes ["read","write"], claims {"groups":["finance"]}`, or
+ * `anonymous` when nothing is known. */
+function formatIdentity(identity: Identity): string {
+  const parts: string[] = [];
+  if (identity.sub !== undefined) parts.push(`sub ${JSON.stringify(identity.sub)}`);
+  if (identity.client_id !== undefined) parts.push(`client_id ${JSON.stringify(identity.client_id)}`);
+  if (identity.scopes.length > 0) parts.push(`scopes ${formatArgs(identity.scopes)}`);
+  if (Object.keys(identity.claims).length > 0) parts.push(`claims ${formatArgs(identity.claims)}`);
+  return parts.length === 0 ? 'anonymous' : parts.join(', ');
+}
+
 /** The same account as plain JSON data, for `--json`. */
-export function decisionToJson(call: ToolCall, decision: Decision): Record<string, unknown> {
+export function decisionToJson(call: ToolCall, decision: Decision, identity?: Identity): Record<string, unknown> {
   const out: Record<string, unknown> = {
     call: { name: call.name, arguments: call.args },
     allowed: decision.allowed,
   };
+  if (identity !== undefined) out.identity = identity;
   if (decision.denial !== undefined) out.denial = decision.denial;
   if (decision.approval !== undefined) out.approval = decision.approval;
   out.charges = decision.charges;
@@ -65,7 +79,7 @@ export function decisionToJson(call: ToolCall, decision: Decision): Record<strin
   return out;
 }
 
-function formatArgs(args: Record<string, unknown>): string {
+function formatArgs(args: unknown): string {
   try {
     return JSON.stringify(args) ?? '{}';
   } catch {
@@ -83,7 +97,8 @@ function formatCondition(c: ConditionTrace): string {
 export function formatCharge(charge: Charge): string {
   const { ref } = charge;
   const bucket = charge.key === undefined ? '' : `, ${bucketPhrase(charge.key)}`;
-  return `counter ${ref.id} +${charge.amount} (limit ${formatLimits(charge.limits)}, window ${formatWindow(ref.window)}, scope ${ref.scope}${bucket})`;
+  const scope = ref.subject === undefined ? ref.scope : `${ref.scope} (sub ${JSON.stringify(ref.subject)})`;
+  return `counter ${ref.id} +${charge.amount} (limit ${formatLimits(charge.limits)}, window ${formatWindow(ref.window)}, scope ${scope}${bucket})`;
 }
 
 function formatLimits(limits: readonly Limit[]): string {

@@ -58,6 +58,12 @@ export function stateUnavailableMessage(rule: string, path: string): string {
   return `${ruleDenied(rule)}: counter ${path} is unavailable`;
 }
 
+/** `identity_required`: a counter kept per caller (scope: identity), and a caller with no
+ * subject to keep it for. Never the rule's message: it says what is missing. */
+export function identityRequiredMessage(rule: string, counter: string): string {
+  return `${ruleDenied(rule)}: counter ${counter} is kept per caller (scope: identity) and this call has no identity (no subject)`;
+}
+
 export function badIncrementMessage(rule: string, path: string, value: unknown, missing: boolean): string {
   const tail = missing ? 'but it is missing' : `got ${formatValue(value)}`;
   return `${ruleDenied(rule)}: ${path} must be a non-negative number to count it, ${tail}`;

@@ -20,6 +20,9 @@
 //   unanchored. A string RE2 cannot take (e.g. a lone UTF-16 surrogate) does not match.
 // - `contains`: a string value and a string expected → substring (case-sensitive); an array
 //   value → some element `eq` expected; anything else is false.
+// - What the caller holds as a list (`identity.scopes`, a list-valued claim such as groups) is a
+//   set: `in` passes when some element is in the policy's list, `not_in` when none is
+//   (applyToCaller). An argument's list is one value, compared as a whole.
 import type RE2 from 're2';
 import type { Operator, PolicyValue } from '../policy/model.js';
 import { compileRegex } from '../policy/regex.js';
@@ -166,4 +169,17 @@ export function applyOperator(c: CompiledOperator, actual: Resolved): boolean {
     default:
       return false;
   }
+}
+
+/** applyOperator for a value of the caller's identity: a list there is a set of scopes, groups
+ * or roles, so `in` asks whether the caller holds one of the listed values and `not_in`
+ * whether it holds none. (Compared as one value, a list would never be `in` a list of scalars
+ * and always `not_in` it: `not_in [admin]` would let an admin through.) */
+export function applyToCaller(c: CompiledOperator, actual: Resolved): boolean {
+  if (Array.isArray(actual) && (c.op === 'in' || c.op === 'not_in')) {
+    let held = false;
+    for (let i = 0; i < actual.length && !held; i++) held = includesEqual(c.list, actual[i]);
+    return c.op === 'in' ? held : !held;
+  }
+  return applyOperator(c, actual);
 }

@@ -1,6 +1,19 @@
 // What the decision engine takes and gives. The engine is pure: everything it needs
 // (counter values, the tool's schema, the time) is passed in.
-import type { ApprovalSettings, Limit, PolicyValue, Scope, ToolClass, Window } from '../policy/model.js';
+import type { ApprovalSettings, CounterScope, Limit, PolicyValue, ToolClass, Window } from '../policy/model.js';
+
+/** Who makes a call, as the transport established it (`--identity` on stdio; for a listener,
+ * whatever verified the session's caller, such as a bearer token's claims). Conditions read it
+ * as `identity.*`; `scope: identity` counters count per `sub`. Nothing of it comes from the call. */
+export interface Identity {
+  /** The subject: whose `scope: identity` counters the calls charge. Absent: anonymous. */
+  sub?: string;
+  /** The OAuth client the caller uses. */
+  client_id?: string;
+  scopes: string[];
+  /** Every claim, as plain JSON data (read as `identity.claims.<name>…`). */
+  claims: Record<string, unknown>;
+}
 
 export interface ToolCall {
   name: string;
@@ -17,8 +30,11 @@ export interface CounterRef {
   owner: string;
   /** Set on a bucket of a keyed counter: the counter's own id, `<owner>.<name>`. */
   counter?: string;
-  scope: Scope;
+  scope: CounterScope;
   window: Window;
+  /** Set on a `scope: identity` counter as one call sees it: the caller's `sub`, whose count it
+   * is. The engine never hands out an identity-scoped ref without it. */
+  subject?: string;
 }
 
 /** The argument values that chose a keyed counter's bucket. */
@@ -49,6 +65,8 @@ export interface DecideInput {
   /** The tool's risk class, from the upstream's own definition of it: undefined when not
    * needed or not fetched, null when the upstream does not list the tool. */
   toolClass?: ToolClass | null;
+  /** Who makes the call; absent, an anonymous caller (no sub, no scopes, no claims). */
+  identity?: Identity;
 }
 
 /** What must be gathered (asynchronously) before `decide` can run for a call. */
@@ -76,6 +94,7 @@ export type DenialKind =
   | 'bad_increment' // increment_from did not resolve to a usable amount
   | 'schema_unavailable' // validation needed the tool's schema and there was none
   | 'state_unavailable' // the counter backend could not be reached (fail-closed)
+  | 'identity_required' // a counter is kept per caller (scope: identity) and the call has no subject
   | 'unpinned' // the tool's definition is not the one pinned in the lock file
   | 'approval_pending' // retry mode: asked; the same call passes once a human approves it
   | 'approval_denied' // a human said no

@@ -12,6 +12,9 @@ export const INTERNAL_ERROR = -32603;
 export const TRANSPORT_ERROR = -32000;
 /** An HTTP session id that does not exist (any more). */
 export const SESSION_NOT_FOUND = -32001;
+/** A request the peer did not answer in time: the SDKs' `ErrorCode.RequestTimeout`, the same
+ * number as SESSION_NOT_FOUND (which only ever comes with an HTTP 404). */
+export const REQUEST_TIMEOUT = -32001;
 
 // Codes the 2026-07-28 revision reserves (-32020..-32099).
 /** A routing header disagrees with the body (or is missing). */

@@ -1,7 +1,7 @@
 // Policy test cases (`intercept test`), as loaded from a cases file: a call, what the proxy
 // would know when it arrives (the tool's schema and class, counter values, the calls before it,
 // the time), and the decision the policy must make. docs/policy-tests.md describes the file.
-import type { DenialKind, ToolCall } from '../engine/types.js';
+import type { DenialKind, Identity, ToolCall } from '../engine/types.js';
 import type { SourcePos, ToolClass } from '../policy/model.js';
 
 /** The denial kinds a decision made without a server can have (no pinning, no approval store). */
@@ -15,6 +15,7 @@ export const TESTABLE_KINDS = [
   'invalid_args',
   'bad_increment',
   'schema_unavailable',
+  'identity_required',
 ] as const satisfies readonly DenialKind[];
 export type TestableKind = (typeof TESTABLE_KINDS)[number];
 
@@ -34,6 +35,8 @@ export interface CallSpec {
   inputSchema?: Record<string, unknown>;
   /** The tool's risk class, for `classes:` rules; absent, the classifier's guess from its name. */
   toolClass?: ToolClass;
+  /** Who makes the call; absent, an anonymous caller (a `before` call: the case's caller). */
+  identity?: Identity;
   pos: SourcePos;
 }
 

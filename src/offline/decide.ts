@@ -4,9 +4,10 @@
 // server would have listed comes from the caller instead. Shared by `intercept explain` and
 // `intercept test`, so that both show the decision the proxy would make.
 import { counterRef, declaredCounters, type CompiledPolicy } from '../engine/compile.js';
+import { callerRef } from '../engine/decide.js';
 import { rateLimitDenial } from '../engine/messages.js';
 import { classify } from '../engine/risk.js';
-import type { CounterRef, Decision, ToolCall, ToolSchemaInfo } from '../engine/types.js';
+import type { CounterRef, Decision, Identity, ToolCall, ToolSchemaInfo } from '../engine/types.js';
 import type { ToolClass } from '../policy/model.js';
 import { ToolCatalogue, type PageFetcher } from '../proxy/catalogue.js';
 import { storageKey } from '../state/keys.js';
@@ -60,12 +61,20 @@ export interface OfflineDecision {
   reservation?: Reservation;
 }
 
-export async function decideOffline(policy: CompiledPolicy, call: ToolCall, facts: ToolFacts, counters: Counters, now: number): Promise<OfflineDecision> {
-  let needs = policy.requirements(call);
+/** `identity`: who makes the call (absent: an anonymous caller). */
+export async function decideOffline(
+  policy: CompiledPolicy,
+  call: ToolCall,
+  facts: ToolFacts,
+  counters: Counters,
+  now: number,
+  identity?: Identity,
+): Promise<OfflineDecision> {
+  let needs = policy.requirements(call, undefined, identity);
   let toolClass: { value: ToolClass; given: boolean } | undefined;
   if (needs.needsClass) {
     toolClass = facts.classOf();
-    needs = policy.requirements(call, toolClass.value);
+    needs = policy.requirements(call, toolClass.value, identity);
   }
   const { store, sessionId } = counters;
   let values: Map<string, number> | undefined;
@@ -77,7 +86,7 @@ export async function decideOffline(policy: CompiledPolicy, call: ToolCall, fact
     values = new Map(needs.reads.map((ref, i) => [ref.id, read[i] ?? 0]));
   }
   const schema = needs.needsSchema ? await facts.schema(needs.needsValidator) : undefined;
-  const decision = policy.decide({ call, now, counters: values, schema, toolClass: toolClass?.value }, { trace: true });
+  const decision = policy.decide({ call, now, counters: values, schema, toolClass: toolClass?.value, identity }, { trace: true });
   const out: OfflineDecision = { decision };
   if (toolClass !== undefined) out.toolClass = toolClass;
   if (!decision.allowed || decision.charges.length === 0) return out;
@@ -110,13 +119,28 @@ export function counterIds(policy: CompiledPolicy): string[] {
   return [...declaredCounters(policy.policy).keys()];
 }
 
-/** Charges each counter with its starting value at `now`, as if earlier calls had; returns the
+/** Whether the counter an id names is kept per caller (`scope: identity`): presetting it needs
+ * a caller with a subject, whose count it is. */
+export function perCaller(policy: CompiledPolicy, id: string): boolean {
+  return counterById(policy, id)?.scope === 'identity';
+}
+
+/** Charges each counter with its starting value at `now`, as if earlier calls had (a per-caller
+ * one as `identity`'s: check perCaller first, since without a subject it throws); returns the
  * ids that name no counter of the policy (nothing is charged for them). */
-export async function presetCounters(policy: CompiledPolicy, values: ReadonlyMap<string, number>, counters: Counters, now: number): Promise<string[]> {
+export async function presetCounters(
+  policy: CompiledPolicy,
+  values: ReadonlyMap<string, number>,
+  counters: Counters,
+  now: number,
+  identity?: Identity,
+): Promise<string[]> {
   const unknown: string[] = [];
   for (const [id, value] of values) {
-    const ref = counterById(policy, id);
-    if (ref === undefined) unknown.push(id);
+    const declared = counterById(policy, id);
+    const ref = declared && callerRef(declared, identity);
+    if (declared === undefined) unknown.push(id);
+    else if (ref === undefined) throw new Error(`counter ${id} is kept per caller: presetting it needs a caller with a subject`);
     else if (value > 0) await counters.store.reserve([{ key: storageKey(ref, counters.sessionId), window: ref.window, amount: value, limits: [] }], now);
   }
   return unknown;

@@ -4,10 +4,11 @@
 // depth and size of every value are bounded, and a value reaches a case only as plain JSON data.
 import { readFile, stat } from 'node:fs/promises';
 import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument, type YAMLMap } from 'yaml';
-import type { ToolCall } from '../engine/types.js';
+import type { Identity, ToolCall } from '../engine/types.js';
 import { parseDuration } from '../policy/durations.js';
 import { TOOL_CLASSES, type PolicyIssue, type SourcePos, type ToolClass } from '../policy/model.js';
 import { compileRegex } from '../policy/regex.js';
+import { IDENTITY_FIELDS } from '../policy/spelling.js';
 import { suggest } from '../policy/suggest.js';
 import { finiteNumber, isNull, nonEmptyString, Reader, scalarText, shown, yamlMessage, type Field, type YNode } from '../policy/yaml-reader.js';
 import { parseToolCall } from '../proxy/call.js';
@@ -39,9 +40,9 @@ export const LIMITS = {
   nodes: 1_000_000,
 } as const;
 
-const CASE_KEYS = ['name', 'call', 'input_schema', 'tool_class', 'counters', 'before', 'at', 'after', 'expect'];
+const CASE_KEYS = ['name', 'call', 'identity', 'input_schema', 'tool_class', 'counters', 'before', 'at', 'after', 'expect'];
 const CALL_KEYS = ['tool', 'args'];
-const BEFORE_KEYS = ['tool', 'args', 'times', 'after', 'input_schema', 'tool_class'];
+const BEFORE_KEYS = ['tool', 'args', 'identity', 'times', 'after', 'input_schema', 'tool_class'];
 const DENY_KEYS = ['kind', 'rule', 'message'];
 const APPROVAL_KEYS = ['rule'];
 const DECISIONS = ['allow', 'deny', 'approval'] as const;
@@ -162,6 +163,7 @@ function readCase(r: Reader, node: YAMLMap, path: string, budget: Budget): Polic
     call = readToolCall(r, cf, r.posOf(callField.value), `${path}.call`, budget);
   }
   const facts = readFacts(r, f, path, budget);
+  const identity = readIdentity(r, f.get('identity'), `${path}.identity`, budget);
 
   const counters: CounterPreset[] = [];
   const countersField = f.get('counters');
@@ -209,7 +211,7 @@ function readCase(r: Reader, node: YAMLMap, path: string, budget: Budget): Polic
 
   if (r.issues.length > before || name === undefined || call === undefined || expect === undefined) return undefined;
   const timed = atField !== undefined || f.has('after') || prior.some((p) => p.afterMs > 0);
-  return { name, call, ...facts, counters, before: prior, startsAt, afterMs, timed, expect, pos: nameField!.keyPos };
+  return { name, call, ...facts, ...(identity && { identity }), counters, before: prior, startsAt, afterMs, timed, expect, pos: nameField!.keyPos };
 }
 
 function readPrior(r: Reader, node: YNode | undefined, path: string, budget: Budget, at: SourcePos): PriorCalls | undefined {
@@ -221,6 +223,7 @@ function readPrior(r: Reader, node: YNode | undefined, path: string, budget: Bud
   const f = r.fields(node, path, BEFORE_KEYS);
   const call = readToolCall(r, f, r.posOf(node), path, budget);
   const facts = readFacts(r, f, path, budget);
+  const identity = readIdentity(r, f.get('identity'), `${path}.identity`, budget);
   const timesField = f.get('times');
   let times = 1;
   if (timesField) {
@@ -230,7 +233,7 @@ function readPrior(r: Reader, node: YNode | undefined, path: string, budget: Bud
   }
   const afterMs = readAfter(r, f.get('after'), `${path}.after`);
   if (r.issues.length > before || call === undefined) return undefined;
-  return { call, ...facts, times, afterMs, pos: r.posOf(node) };
+  return { call, ...facts, ...(identity && { identity }), times, afterMs, pos: r.posOf(node) };
 }
 
 /** `tool` and `args`, checked as the proxy checks a tools/call. */
@@ -276,6 +279,55 @@ function readFacts(r: Reader, f: Map<string, Field>, path: string, budget: Budge
     else r.issue(classField.valuePos, `${path}.tool_class`, `tool_class must be one of ${TOOL_CLASSES.join(', ')}, got ${shown(classField.value)}`);
   }
   return out;
+}
+
+/** `identity: {sub, client_id, scopes, claims}`: who makes the call, as the proxy's `--identity`
+ * says it (an empty map or `null`: an anonymous caller). Undefined when absent or wrong. */
+function readIdentity(r: Reader, field: Field | undefined, path: string, budget: Budget): Identity | undefined {
+  if (field === undefined) return undefined;
+  const v = field.value;
+  const identity: Identity = { scopes: [], claims: {} };
+  if (isNull(v)) return identity;
+  if (!isMap(v)) {
+    r.issue(field.valuePos, path, `identity must be a map with sub, client_id, scopes and claims, got ${shown(v)}`);
+    return undefined;
+  }
+  const before = r.issues.length;
+  const f = r.fields(v, path, IDENTITY_FIELDS);
+  for (const key of ['sub', 'client_id'] as const) {
+    const entry = f.get(key);
+    if (entry === undefined) continue;
+    const text = nonEmptyString(entry.value);
+    if (text !== undefined) identity[key] = text;
+    else {
+      const quote = isScalar(entry.value) && typeof entry.value.value === 'number' ? ' (quote a number: "42")' : '';
+      r.issue(entry.valuePos, `${path}.${key}`, `${key} must be a non-empty string, got ${shown(entry.value)}${quote}`);
+    }
+  }
+  const scopes = f.get('scopes');
+  if (scopes !== undefined && !isNull(scopes.value)) {
+    const list = scopes.value;
+    if (!isSeq(list)) {
+      const hint = isScalar(list) && typeof list.value === 'string' ? `, e.g. [${list.value.trim().split(/\s+/).join(', ')}]` : '';
+      r.issue(scopes.valuePos, `${path}.scopes`, `scopes must be a list of scopes${hint}, got ${shown(list)}`);
+    } else {
+      list.items.forEach((item, i) => {
+        const node = budget.resolve(r, item);
+        const scope = nonEmptyString(node);
+        if (scope !== undefined && !/\s/.test(scope)) identity.scopes.push(scope);
+        else r.issue(r.posOf(node ?? list), `${path}.scopes[${i}]`, `a scope must be one word (no spaces), got ${shown(node)}`);
+      });
+    }
+  }
+  const claims = f.get('claims');
+  if (claims !== undefined && !isNull(claims.value)) {
+    if (!isMap(claims.value)) r.issue(claims.valuePos, `${path}.claims`, `claims must be a map of claim names to values, got ${shown(claims.value)}`);
+    else {
+      const value = jsonValue(r, claims.value, `${path}.claims`, 0, budget);
+      if (value !== undefined) identity.claims = value as Record<string, unknown>;
+    }
+  }
+  return r.issues.length > before ? undefined : identity;
 }
 
 /** `after: 30s` (also `5m`, `1h`, `1d`, `minute`…) or a number of seconds, 0 or more. */

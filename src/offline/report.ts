@@ -26,7 +26,7 @@ function failure(r: CaseResult, casesFile: string): string[] {
   if (c.timed) lines.push(`  at        ${new Date(r.at).toISOString()}`);
   if (r.toolClass) lines.push(`  class     ${r.toolClass.value} (${r.toolClass.given ? 'tool_class' : "the classifier's guess from the name; set tool_class to say"})`);
   lines.push('  trace');
-  for (const line of formatDecision(c.call, r.decision).split('\n')) lines.push(`    ${line}`);
+  for (const line of formatDecision(c.call, r.decision, c.identity).split('\n')) lines.push(`    ${line}`);
   return lines;
 }
 
@@ -83,7 +83,7 @@ export function reportJson(results: readonly CaseResult[], files: { policy: stri
         at: new Date(r.at).toISOString(),
       };
       if (r.toolClass) out.tool_class = r.toolClass;
-      if (!r.passed) out.decision = decisionToJson(r.case.call, r.decision);
+      if (!r.passed) out.decision = decisionToJson(r.case.call, r.decision, r.case.identity);
       return out;
     }),
   };

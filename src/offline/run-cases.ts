@@ -8,7 +8,7 @@ import { compileRegex } from '../policy/regex.js';
 import { suggest } from '../policy/suggest.js';
 import { MemoryCounterStore } from '../state/memory.js';
 import type { CallSpec, CasesFile, Expectation, PolicyCase } from './cases.js';
-import { counterById, counterIds, decideOffline, OFFLINE_SESSION, presetCounters, ToolFacts, type Counters } from './decide.js';
+import { counterById, counterIds, decideOffline, OFFLINE_SESSION, perCaller, presetCounters, ToolFacts, type Counters } from './decide.js';
 
 /** A decision as a case speaks of it. */
 export interface Outcome {
@@ -34,13 +34,20 @@ export interface CaseResult {
   toolClass?: { value: ToolClass; given: boolean };
 }
 
-/** What in the cases cannot be checked against this policy: counters it does not have. */
+/** What in the cases cannot be checked against this policy: counters it does not have, and
+ * per-caller counters preset for a case with no caller to keep them for. */
 export function checkCases(policy: CompiledPolicy, cases: CasesFile): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
   const ids = counterIds(policy);
   cases.cases.forEach((c, i) => {
     for (const preset of c.counters) {
-      if (counterById(policy, preset.id) !== undefined) continue;
+      if (counterById(policy, preset.id) !== undefined) {
+        if (perCaller(policy, preset.id) && c.identity?.sub === undefined) {
+          const message = `counter ${JSON.stringify(preset.id)} is kept per caller (scope: identity): give the case an identity with a sub, whose count it is`;
+          issues.push({ file: cases.file, line: preset.pos.line, col: preset.pos.col, path: `cases[${i}].counters`, message });
+        }
+        continue;
+      }
       let message: string;
       if (ids.includes(preset.id)) {
         message = `counter ${JSON.stringify(preset.id)} is keyed: name one of its buckets, ${preset.id}[<digest>], as intercept explain prints it`;
@@ -66,14 +73,14 @@ async function runCase(policy: CompiledPolicy, c: PolicyCase): Promise<CaseResul
   const counters: Counters = { store: new MemoryCounterStore(), sessionId: OFFLINE_SESSION };
   try {
     let now = c.startsAt;
-    await presetCounters(policy, new Map(c.counters.map((p) => [p.id, p.value])), counters, now);
+    await presetCounters(policy, new Map(c.counters.map((p) => [p.id, p.value])), counters, now, c.identity);
     const facts = factsOf(c);
     const before = { calls: 0, allowed: 0, held: 0, denied: 0 };
     for (const prior of c.before) {
       const priorFacts = factsOf(prior, c, facts);
       for (let i = 0; i < prior.times; i++) {
         now += prior.afterMs;
-        const made = await decideOffline(policy, prior.call, priorFacts, counters, now);
+        const made = await decideOffline(policy, prior.call, priorFacts, counters, now, prior.identity ?? c.identity);
         before.calls++;
         if (!made.decision.allowed) before.denied++;
         else if (made.decision.approval !== undefined) before.held++;
@@ -83,7 +90,7 @@ async function runCase(policy: CompiledPolicy, c: PolicyCase): Promise<CaseResul
       }
     }
     now += c.afterMs;
-    const made = await decideOffline(policy, c.call, facts, counters, now);
+    const made = await decideOffline(policy, c.call, facts, counters, now, c.identity);
     const actual = outcomeOf(made.decision);
     const differs = compare(c.expect, actual);
     const result: CaseResult = { case: c, passed: differs.length === 0, actual, differs, before, at: now, decision: made.decision };

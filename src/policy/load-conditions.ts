@@ -1,9 +1,11 @@
-// Conditions (`path`, `op`, `value`): condition paths, the one check of an `args.` path that
-// counters use too, each operator's operand, and regexes checked against the RE2 dialect.
+// Conditions (`path`, `op`, `value`): condition paths (the call's `args.`, a counter's `state.`,
+// the caller's `identity.`), the one check of an `args.` path that counters use too, each
+// operator's operand, and regexes checked against the RE2 dialect.
 import { isAlias, isMap, isScalar, isSeq } from 'yaml';
 import { OPERATORS, type Condition, type Operator, type PolicyValue } from './model.js';
 import { compileRegex } from './regex.js';
-import { CONDITION_KEYS } from './spelling.js';
+import { CONDITION_KEYS, IDENTITY_FIELDS, SCOPES_OPERATORS } from './spelling.js';
+import { suggest } from './suggest.js';
 import { finiteNumber, plainScalar, shown, type Reader, type YNode } from './yaml-reader.js';
 
 export function readCondition(r: Reader, node: YNode | undefined, written: unknown, path: string): Condition | undefined {
@@ -34,6 +36,15 @@ export function readCondition(r: Reader, node: YNode | undefined, written: unkno
     else r.issue(opField.valuePos, path, `unknown operator ${shown(v)}`);
   }
 
+  if (op !== undefined && conditionPath === 'identity.scopes' && !(SCOPES_OPERATORS as readonly string[]).includes(op)) {
+    r.issue(
+      opField!.valuePos,
+      path,
+      `identity.scopes is a list of scopes: use contains (has this scope), in (has one of these), not_in (has none of these) or exists; "${op}" would compare the whole list with one value`,
+    );
+    op = undefined;
+  }
+
   const valueField = f.get('value');
   let value: PolicyValue | undefined;
   if (!valueField) r.issue(at, path, 'value is required');
@@ -47,14 +58,47 @@ export function readCondition(r: Reader, node: YNode | undefined, written: unkno
   return { path: conditionPath, op, value, pos: at };
 }
 
-/** A condition path (`args.` or `state.`), or why it is unusable. */
+/** A condition path (`args.`, `state.` or `identity.`), or why it is unusable. */
 function checkConditionPath(node: YNode | undefined): { path: string } | { message: string } {
   const text = isScalar(node) && typeof node.value === 'string' ? node.value : undefined;
   if (text?.startsWith('args.')) return checkArgsPath(node, 'path', 'a field');
-  if (!text?.startsWith('state.')) return { message: `path must start with "args." or "state.", got ${shown(node)}` };
+  if (text === 'identity' || text?.startsWith('identity.')) return checkIdentityPath(text);
+  if (!text?.startsWith('state.')) {
+    // A root that looks like `identity` (`identiy.sub`, `Identity.sub`) is pointed at it.
+    const dot = text?.indexOf('.') ?? -1;
+    const root = text === undefined ? undefined : dot < 0 ? text : text.slice(0, dot);
+    const near = root !== undefined && root !== 'args' && root !== 'state' && suggest(root, ['identity'], 2) !== undefined;
+    const hint = near ? ` (did you mean ${JSON.stringify(`identity${dot < 0 ? '' : text!.slice(dot)}`)}?)` : '';
+    return { message: `path must start with "args.", "state." or "identity.", got ${shown(node)}${hint}` };
+  }
   const segments = text.slice('state.'.length).split('.');
   if (segments.length < 2) return { message: 'state paths have the form state.<tool>.<counter>' };
   if (segments.includes('')) return { message: `path must not have empty segments, got ${JSON.stringify(text)}` };
+  return { path: text };
+}
+
+const IDENTITY_PATHS = 'identity.sub, identity.client_id, identity.scopes or identity.claims.<name>';
+
+/** An `identity.` path: one of IDENTITY_FIELDS, and under `claims` a claim by name (nested
+ * claims by more names). Anything else is an error, with the field or claim likely meant. */
+function checkIdentityPath(text: string): { path: string } | { message: string } {
+  if (text === 'identity' || text === 'identity.') return { message: `path must name what is known of the caller after "identity.": ${IDENTITY_PATHS}` };
+  const segments = text.slice('identity.'.length).split('.');
+  if (segments.includes('')) return { message: `path must not have empty segments, got ${JSON.stringify(text)}` };
+  const [field, ...rest] = segments as [string, ...string[]];
+  if (!(IDENTITY_FIELDS as readonly string[]).includes(field)) {
+    // A near miss of a field, else most likely a claim written without `claims.`.
+    const guess = suggest(field, IDENTITY_FIELDS, 2);
+    const meant = guess !== undefined ? `identity.${[guess, ...rest].join('.')}` : `identity.claims.${segments.join('.')}`;
+    return { message: `unknown identity field ${JSON.stringify(field)} (did you mean ${JSON.stringify(meant)}?); a condition can read ${IDENTITY_PATHS}` };
+  }
+  if (field === 'claims') {
+    return rest.length > 0 ? { path: text } : { message: 'identity.claims must name a claim: identity.claims.<name>, e.g. identity.claims.groups' };
+  }
+  if (rest.length > 0) {
+    const what = field === 'scopes' ? 'a list of scopes (use op: contains to ask for one)' : 'a string';
+    return { message: `identity.${field} is ${what} and has no fields, got ${JSON.stringify(text)}` };
+  }
   return { path: text };
 }
 

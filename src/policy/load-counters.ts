@@ -3,8 +3,9 @@
 import { isAlias, isMap, isScalar, isSeq, type YAMLMap } from 'yaml';
 import { parseDuration } from './durations.js';
 import { checkArgsPath } from './load-conditions.js';
-import type { Counter, CounterKey, Scope } from './model.js';
-import { isCalendarUnit, RATE_LIMIT_KEYS, STATE_KEYS } from './spelling.js';
+import type { Counter, CounterKey, CounterScope } from './model.js';
+import { COUNTER_SCOPES, isCalendarUnit, RATE_LIMIT_KEYS, STATE_KEYS } from './spelling.js';
+import { suggest } from './suggest.js';
 import { finiteNumber, later, nonEmptyString, shown, type Field, type Reader } from './yaml-reader.js';
 
 export function readState(r: Reader, field: Field, rulePath: string, owner: string): Counter | undefined {
@@ -152,10 +153,13 @@ export function readKey(r: Reader, field: Field, path: string): CounterKey | und
   return r.issues.length > before ? undefined : { paths: [...seen.keys()] };
 }
 
-function readScope(r: Reader, field: Field | undefined, path: string, fallback: Scope): Scope {
+function readScope(r: Reader, field: Field | undefined, path: string, fallback: CounterScope): CounterScope {
   if (!field) return fallback;
   const v = field.value;
-  if (isScalar(v) && (v.value === 'session' || v.value === 'global')) return v.value;
-  r.issue(field.valuePos, path, `scope must be "session" or "global", got ${shown(v)}`);
+  const text = isScalar(v) && typeof v.value === 'string' ? v.value : undefined;
+  if (text !== undefined && (COUNTER_SCOPES as readonly string[]).includes(text)) return text as CounterScope;
+  // `user`, `subject`, `caller`: the per-caller scope under another name.
+  const guess = text === undefined ? undefined : ['user', 'subject', 'sub', 'caller', 'principal'].includes(text.toLowerCase()) ? 'identity' : suggest(text, COUNTER_SCOPES, 2);
+  r.issue(field.valuePos, path, `scope must be "session", "global" or "identity", got ${shown(v)}${guess ? ` (did you mean ${JSON.stringify(guess)}?)` : ''}`);
   return fallback;
 }

@@ -218,7 +218,12 @@ export function readRule(r: Reader, node: YNode | undefined, written: unknown, c
 
   // What each action may carry.
   if (action === 'deny') {
-    if (conditionCount > 0 && conditionsField) r.issue(conditionsField.keyPos, path, 'deny rules must not have conditions');
+    if (conditionCount > 0 && conditionsField) {
+      // "Deny these callers" is the likeliest reason to write one: say how it is written.
+      const onCaller = conditions.some((c) => c.condition.path.startsWith('identity.'));
+      const hint = onCaller ? ' (to let only some callers through, write action: allow with the identity condition: a call that does not meet it is denied)' : '';
+      r.issue(conditionsField.keyPos, path, `deny rules must not have conditions${hint}`);
+    }
     if (rateField) r.issue(rateField.keyPos, path, 'rate_limit cannot be used with action "deny"');
     if (stateField) r.issue(stateField.keyPos, path, 'state cannot be used with action "deny"');
     if (validateField) r.issue(validateField.keyPos, path, 'validate cannot be used with action "deny"');

@@ -30,7 +30,8 @@ export type Operator = (typeof OPERATORS)[number];
 export type PolicyValue = null | boolean | number | string | PolicyValue[] | { [key: string]: PolicyValue };
 
 export interface Condition {
-  /** As written: `args.a.b` or `state.<owner>.<counter>`. */
+  /** As written: `args.a.b`, `state.<owner>.<counter>`, or a path of the caller's identity
+   * (`identity.sub`, `identity.client_id`, `identity.scopes`, `identity.claims.<name>…`). */
   path: string;
   op: Operator;
   /** Already checked against the operator: a list for in/not_in, a finite number for
@@ -48,6 +49,10 @@ export type Window = { kind: 'calendar'; unit: CalendarUnit } | { kind: 'rolling
 /** `session`: one count per agent session (a stdio connection, an HTTP session).
  * `global`: shared by every session and every proxy using the same state store. */
 export type Scope = 'session' | 'global';
+
+/** Whose count a counter keeps: a `Scope`, or `identity`: one count per caller (the identity's
+ * `sub`), shared by every session and proxy that caller uses. Approval grants know no callers. */
+export type CounterScope = Scope | 'identity';
 
 /** A cap on a counter: a call is admitted only if `current + amount` stays within it. */
 export interface Limit {
@@ -69,7 +74,7 @@ export interface Counter {
    * or `class:<class>` for rules under `classes`. */
   owner: string;
   window: Window;
-  scope: Scope;
+  scope: CounterScope;
   /** Fixed amount added per admitted call (default 1). Ignored when `incrementFrom` is set. */
   increment: number;
   /** `args.<path>`: add this argument's value instead (must be a finite, non-negative number). */

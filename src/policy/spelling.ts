@@ -33,6 +33,15 @@ export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 5 * 60;
  * waited for, and a held request that long would outlive any client's patience. */
 export const MAX_APPROVAL_TIMEOUT_SECONDS = 7 * 24 * 60 * 60;
 export const CONDITION_KEYS = ['path', 'op', 'value'] as const;
+/** What a condition may read of the caller: `identity.<field>`, and under `claims` any claim
+ * (`identity.claims.org.role`). The same in both spellings. */
+export const IDENTITY_FIELDS = ['sub', 'client_id', 'scopes', 'claims'] as const;
+export type IdentityField = (typeof IDENTITY_FIELDS)[number];
+/** The operators that can be true of `identity.scopes`, a list of scopes: any other compares
+ * the whole list with one value and would always fail (or, `neq`, always pass). */
+export const SCOPES_OPERATORS = ['contains', 'in', 'not_in', 'exists'] as const;
+/** A counter's `scope`. */
+export const COUNTER_SCOPES = ['session', 'global', 'identity'] as const;
 export const STATE_KEYS = ['counter', 'window', 'increment', 'increment_from', 'scope', 'key'] as const;
 export const RATE_LIMIT_KEYS = ['max', 'window', 'scope', 'key'] as const;
 export const VALIDATE_KEYS = ['required_args', 'schema'] as const;

@@ -17,6 +17,8 @@ export interface Observers {
   /** --log-args: the arguments as the trail may keep them (redacted), or undefined to keep
    * only their hash. `toolClass`: the tool's risk class, when the server's listing told it. */
   argsFor?: (call: ToolCall, toolClass: ToolClass | undefined) => unknown;
+  /** The session's caller (its identity's `sub`), told with each call; absent when anonymous. */
+  subject?: string;
 }
 
 /** Nothing observes: events go nowhere. */
@@ -37,6 +39,8 @@ export class CallTrail {
   private readonly span?: CallSpan;
   private forwardedAt?: number;
   private fields?: Partial<ToolCallEvent>;
+  /** The approval request the call is held on, for its record should it be withdrawn. */
+  heldOn?: string;
   private done = false;
 
   constructor(
@@ -70,9 +74,10 @@ export class CallTrail {
     );
   }
 
-  /** The client withdrew the call before it was decided or forwarded. */
-  withdrawn(now: number): void {
-    this.emit({ decision: 'cancelled', outcome: 'cancelled', decisionMs: round(performance.now() - this.started) }, now);
+  /** The call was withdrawn before it was forwarded: by the client (no `ending`), or by the
+   * proxy as it stopped or lost its server (`ending` says why). */
+  withdrawn(now: number, ending?: { outcome: CallOutcome; reason: string }): void {
+    this.emit({ decision: 'cancelled', outcome: ending?.outcome ?? 'cancelled', error: ending?.reason, approval: this.heldOn, decisionMs: round(performance.now() - this.started) }, now);
   }
 
   /** The call went to the server. `wouldDeny`: --dry-run forwarded it although the policy
@@ -101,6 +106,7 @@ export class CallTrail {
     const event = {
       type: 'tool_call',
       session: this.session,
+      subject: this.observers.subject,
       tool: this.call.name,
       ...fields,
       argsHash: argumentsHash(this.call.args),

@@ -30,7 +30,8 @@ export interface GateDeps {
   /** Where approval requests and grants live; absent, a call that needs approval is refused. */
   approvals?: ApprovalStore;
   onApprovalRequested?: (record: ApprovalRecord) => void;
-  /** Whose counters `scope: session` means. */
+  /** Whose counters `scope: session` means. (`scope: identity` ones come from the policy with
+   * their caller's subject on the ref, see proxy/caller.ts, so storageKey needs nothing more.) */
   sessionId: string;
   failMode: FailMode;
   /** --dry-run: a call needing approval is not held (nothing is asked); it is reported as the
@@ -148,9 +149,9 @@ async function reserve(charges: Charge[], deps: GateDeps): Promise<{ reservation
 
 /** Settles a reservation once the upstream has answered: committed when the tool ran, rolled
  * back when it did not (see `toolRan`). */
-export function settle(store: CounterStore, reservation: Reservation, ran: boolean, now: number, log: Logger): void {
+export function settle(store: CounterStore, reservation: Reservation, ran: boolean, now: number, log: Logger): Promise<void> {
   const done = ran ? store.commit(reservation, now) : store.rollback(reservation, now);
-  done.catch((err: unknown) => log.error('counter store failed to settle a reservation', { error: String(err) }));
+  return done.catch((err: unknown) => log.error('counter store failed to settle a reservation', { error: String(err) }));
 }
 
 /** Whether a tools/call answer means the tool ran: not a JSON-RPC error, and not a 2026-07-28

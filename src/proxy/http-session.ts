@@ -84,6 +84,8 @@ export class HttpSession {
     this.ended = true;
     this.ctx.log.info('session ended', { session: this.id.slice(0, 8), reason });
     this.onEnded(this);
+    // Whatever is still in flight is given up: the server is told, and each call recorded.
+    this.pipeline?.interceptor.abandon(`The session ended (${reason}) before the MCP server answered`);
     this.channel.close();
     void this.transport.close().catch(() => {});
     if (this.pipeline) this.pipeline.upstream.shutdown();

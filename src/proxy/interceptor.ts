@@ -2,10 +2,12 @@
 // Every message is classified once; tools/call goes through the gate (gate.ts), tools/list
 // results through the filter (list-filter.ts), everything else passes through. It keeps the
 // table of client requests in flight, so every answer finds its call and settles its
-// counters. It knows nothing of the transports underneath.
+// counters, and so every request is answered exactly once: by the server, or by the proxy when
+// the server goes away, does not answer a call in time (--call-timeout), or the proxy stops.
+// It knows nothing of the transports underneath.
 import type { Decision, Denial, ToolCall } from '../engine/types.js';
 import { isModernParams, metaOf } from '../jsonrpc/eras.js';
-import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, errorResponse } from '../jsonrpc/errors.js';
+import { INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, REQUEST_TIMEOUT, errorResponse } from '../jsonrpc/errors.js';
 import {
   classify,
   type Classified,
@@ -34,6 +36,8 @@ import { OwnRequests } from './own-requests.js';
 import { noteListing, noteUnpinned, type PolicyInForce } from './policy-holder.js';
 import { cursorOf, ListingWalk } from './listing-walk.js';
 import { CallTrail, outcomeOf, UNOBSERVED, type Observers } from './call-trail.js';
+import { PendingTable, type Ending, type Pending } from './pending.js';
+import { durationWords } from '../engine/messages.js';
 
 export interface InterceptorOptions {
   client: Channel;
@@ -52,23 +56,12 @@ export interface InterceptorOptions {
   upstreamTimeoutMs?: number;
   /** Who hears of each call (the audit trail, metrics, traces), and --dry-run. */
   observers?: Observers;
+  /** --call-timeout: how long a forwarded tools/call may go unanswered; 0 or absent, forever. */
+  callTimeoutMs?: number;
 }
 
-/** A client request that has not been answered yet. */
-interface Pending {
-  method: string;
-  /** tools/call only: the counters charged for it. */
-  reservation?: Reservation;
-  /** Set while the call is still being decided; a cancellation during that time drops it. */
-  gating?: boolean;
-  cancelled?: boolean;
-  /** The request's `_meta.progressToken`, which the upstream's progress notifications carry. */
-  progressToken?: string;
-  /** tools/call only: what its observers are told. */
-  trail?: CallTrail;
-  /** tools/list only: the page asked for. */
-  cursor?: string;
-}
+/** What a call held for approval is answered with when the proxy stops. */
+const HELD_AT_STOP = 'The policy proxy stopped while the call was held for approval; the call was not run';
 
 /** A progress token as a comparable string (tokens are strings or numbers). */
 function tokenOf(holder: unknown): string | undefined {
@@ -81,7 +74,7 @@ function progressTokenOf(params: unknown): string | undefined {
 }
 
 export class Interceptor {
-  private readonly pending = new Map<string, Pending>();
+  private readonly pending = new PendingTable();
   private readonly own: OwnRequests;
   /** The proxy's own requests to the client (elicitations asking to approve a held call). */
   private readonly toClient: OwnRequests;
@@ -97,7 +90,14 @@ export class Interceptor {
   private readonly observers: Observers;
   /** Whether the upstream declared tools.listChanged at initialize (legacy sessions). */
   private toolsListChanged = false;
+  /** The upstream is gone. */
   private closed = false;
+  /** The proxy is stopping: no new request is taken. */
+  private stopping = false;
+  /** Set once the upstream is gone or the proxy stops: what every new request is answered. */
+  private refusal: string | undefined;
+  /** Calls being decided, and settlements on their way to the store (see quiesce). */
+  private readonly work = new Set<Promise<void>>();
 
   constructor(private readonly opts: InterceptorOptions) {
     this.now = opts.now ?? Date.now;
@@ -182,6 +182,10 @@ export class Interceptor {
 
   private clientRequest(msg: JsonRpcRequest): void {
     const key = idKey(msg.id);
+    if (this.refusal !== undefined) {
+      this.opts.client.send(errorResponse(msg.id, INTERNAL_ERROR, this.refusal));
+      return;
+    }
     if (this.pending.has(key)) {
       // A second request with the id of one still in flight would make its answer (and the
       // commit or rollback of its counters) ambiguous.
@@ -193,11 +197,14 @@ export class Interceptor {
     if (msg.method === 'tools/call') {
       const entry: Pending = { method: msg.method, gating: true, progressToken: progressTokenOf(msg.params) };
       this.pending.set(key, entry);
-      this.handleCall(msg, entry).catch((err: unknown) => {
-        this.opts.log.error('internal error while deciding a tool call', { error: String(err) });
-        if (this.pending.get(key) === entry) this.pending.delete(key);
-        this.opts.client.send(errorResponse(msg.id, INTERNAL_ERROR, 'Internal error in the policy proxy; the call was not forwarded'));
-      });
+      this.track(
+        this.handleCall(msg, entry).catch((err: unknown) => {
+          this.opts.log.error('internal error while deciding a tool call', { error: String(err) });
+          if (entry.ending) return; // answered already
+          this.pending.delete(key, entry);
+          this.opts.client.send(errorResponse(msg.id, INTERNAL_ERROR, 'Internal error in the policy proxy; the call was not forwarded'));
+        }),
+      );
       return;
     }
     if (msg.method === 'initialize' && isObject(msg.params)) {
@@ -228,7 +235,7 @@ export class Interceptor {
         // The upstream need not answer a cancelled request, so stop waiting for it. A call's
         // charge stands: the upstream may already have run it.
         if (entry) {
-          this.pending.delete(key);
+          this.pending.delete(key, entry);
           entry.trail?.finished('cancelled', this.now());
         }
       }
@@ -242,7 +249,7 @@ export class Interceptor {
     const key = idKey(msg.id);
     const parsed = parseToolCall(msg.params);
     if (!parsed.ok) {
-      this.pending.delete(key);
+      this.pending.delete(key, entry);
       this.opts.log.warn('refused a malformed tools/call', { reason: parsed.message });
       this.opts.client.send(errorResponse(msg.id, INVALID_PARAMS, `Invalid params: ${parsed.message}`));
       return;
@@ -261,8 +268,8 @@ export class Interceptor {
       if (ours !== 'invalid') forward = { ...msg, params: paramsForUpstream(msg.params as Record<string, unknown>, ours) };
     } else {
       outcome = await gateCall(call, this.gateDeps(msg.params));
-      if (outcome.kind === 'hold' && outcome.request.mode === 'client' && modern && modernCanElicit(msg.params)) {
-        this.pending.delete(key);
+      if (outcome.kind === 'hold' && outcome.request.mode === 'client' && modern && modernCanElicit(msg.params) && !entry.ending) {
+        this.pending.delete(key, entry);
         this.opts.log.info('approval asked in the client (input_required)', { id: outcome.request.id, tool: call.name });
         trail.denied({ kind: 'approval_pending', rule: outcome.request.rule, message: 'The call waits for its user to approve it in the client (input_required)', details: { approval: { id: outcome.request.id } } }, this.now());
         this.opts.client.send({ jsonrpc: '2.0', id: msg.id, result: inputRequiredResult(outcome.request, msg.params as Record<string, unknown>) });
@@ -270,8 +277,17 @@ export class Interceptor {
       }
       if (outcome.kind === 'hold') outcome = await this.holdForApproval(msg, call, entry, outcome);
     }
+    const reservation = outcome?.kind === 'admit' ? outcome.reservation : undefined;
+    // Held, and withdrawn because the proxy stopped or lost its server meanwhile.
+    if (outcome === undefined && !entry.cancelled && !entry.ending) this.endGating(key, entry, { reason: this.closed ? this.refusal! : HELD_AT_STOP, outcome: 'cancelled' });
+    if (entry.ending) {
+      // Answered already, with an error: nothing is forwarded, and the charge is given back.
+      if (reservation) await this.opts.store.rollback(reservation, this.now()).catch(() => {});
+      trail.withdrawn(this.now(), entry.ending);
+      return;
+    }
     if (outcome === undefined) {
-      this.pending.delete(key);
+      this.pending.delete(key, entry);
       trail.withdrawn(this.now());
       return;
     }
@@ -280,9 +296,8 @@ export class Interceptor {
       this.deny(msg.id, call, outcome.denial, modern, trail);
       return;
     }
-    const reservation = outcome.kind === 'admit' ? outcome.reservation : undefined;
-    if (entry.cancelled || this.closed) {
-      this.pending.delete(key);
+    if (entry.cancelled) {
+      this.pending.delete(key, entry);
       if (reservation) await this.opts.store.rollback(reservation, this.now()).catch(() => {});
       this.opts.log.info('call cancelled by the client before it was forwarded', { tool: call.name });
       trail.withdrawn(this.now());
@@ -300,6 +315,7 @@ export class Interceptor {
       trail.forwarded({ counters: chargesOf(outcome.decision), approval: outcome.approval?.id });
     }
     this.opts.upstream.send(withPropagation(forward, trail.propagation));
+    this.startTimer(key, entry, msg.id, call.name);
   }
 
   /** Waits for a held call's request to be decided (asking in the client when the rule says so
@@ -314,7 +330,9 @@ export class Interceptor {
     const { request } = held;
     const store = this.opts.approvals!;
     const token = metaOf(msg.params)?.progressToken;
-    const abandoned = () => entry.cancelled === true || this.closed;
+    entry.held = true;
+    if (entry.trail) entry.trail.heldOn = request.id;
+    const abandoned = () => entry.cancelled === true || entry.ending !== undefined || this.stopping || this.closed;
     const asking = new AbortController();
     if (request.mode === 'client') {
       if (this.clientElicits) this.askClient(request, msg.id, asking.signal);
@@ -333,7 +351,10 @@ export class Interceptor {
                 msg.id,
               )
           : undefined,
-    }).finally(() => asking.abort());
+    }).finally(() => {
+      asking.abort();
+      entry.held = false;
+    });
     this.logAnswer(end.record, call);
     if (end.kind === 'withdrawn' && abandoned()) return undefined;
     return gateCall(call, this.gateDeps(msg.params), { record: end.record });
@@ -488,11 +509,15 @@ export class Interceptor {
     const key = idKey(msg.id);
     if (this.own.answer(key, msg)) return;
     const entry = this.pending.get(key);
+    if (!entry && this.pending.lateAnswer(key)) {
+      this.opts.log.debug('dropped an answer that came after the proxy answered the request itself', { id: msg.id });
+      return;
+    }
     if (!entry || entry.gating) {
       this.relay(msg, raw);
       return;
     }
-    this.pending.delete(key);
+    this.pending.delete(key, entry);
     switch (entry.method) {
       case 'tools/call': {
         if (entry.reservation) this.settle(entry.reservation, toolRan(msg));
@@ -550,14 +575,49 @@ export class Interceptor {
     if (this.own.answer(key, refusal)) return;
     const entry = this.pending.get(key);
     if (!entry || entry.gating) return;
-    this.pending.delete(key);
+    this.pending.delete(key, entry);
     if (entry.reservation) this.settle(entry.reservation, toolRan(c.msg));
     entry.trail?.finished('jsonrpc_error', this.now(), `refused by the proxy: ${reason}`);
     this.opts.client.send(refusal);
   }
 
   private settle(reservation: Reservation, ran: boolean): void {
-    settle(this.opts.store, reservation, ran, this.now(), this.opts.log);
+    this.track(settle(this.opts.store, reservation, ran, this.now(), this.opts.log));
+  }
+
+  private track(work: Promise<void>): void {
+    this.work.add(work);
+    void work.finally(() => this.work.delete(work));
+  }
+
+  // ---------------------------------------------------------------- answered by the proxy
+
+  /** --call-timeout, from the moment a call is forwarded. */
+  private startTimer(key: string, entry: Pending, id: JsonRpcId, tool: string): void {
+    const ms = this.opts.callTimeoutMs ?? 0;
+    if (ms <= 0) return;
+    entry.timer = setTimeout(() => this.timedOut(key, entry, id, tool, ms), ms);
+    entry.timer.unref();
+  }
+
+  /** The server did not answer in time. The call may still run (or have run), so its charge
+   * stands; the server is asked to stop, and its late answer is dropped. */
+  private timedOut(key: string, entry: Pending, id: JsonRpcId, tool: string, ms: number): void {
+    if (!this.pending.answerHere(key, entry)) return;
+    const text = `The MCP server did not answer the call to ${JSON.stringify(tool)} within ${durationWords(ms / 1000)}; the policy proxy stopped waiting for it`;
+    this.opts.log.warn('a call timed out', { tool, timeoutMs: ms });
+    if (entry.reservation) this.settle(entry.reservation, true);
+    entry.trail?.finished('timeout', this.now(), text);
+    this.opts.upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: text } });
+    this.opts.client.send(errorResponse(id, REQUEST_TIMEOUT, text));
+  }
+
+  /** Answers a call that is still being decided with an error now; when its decision comes,
+   * nothing is forwarded and its charge is given back (see handleCall). */
+  private endGating(key: string, entry: Pending, ending: Ending): void {
+    entry.ending = ending;
+    this.pending.delete(key, entry);
+    this.opts.client.send(errorResponse(idFromKey(key), INTERNAL_ERROR, ending.reason));
   }
 
   private relay(msg: unknown, raw: string | undefined, related?: JsonRpcId): void {
@@ -573,12 +633,76 @@ export class Interceptor {
     this.opts.client.send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
   }
 
-  /** The upstream went away: nothing more will be answered. Reservations of calls in flight
-   * are kept, since the upstream may have executed them. */
-  upstreamClosed(): void {
+  /** The upstream went away (`reason` says how, e.g. "exited with status 3"): every request in
+   * flight is answered with an error naming it, and so is every request after. A call it never
+   * answered is given its charge back: the server ended without answering it, and a call
+   * being decided is not forwarded at all. Idempotent. */
+  upstreamClosed(reason = 'closed the connection'): void {
+    if (this.closed) return;
     this.closed = true;
-    this.own.failAll('the upstream closed');
-    for (const entry of this.pending.values()) if (!entry.gating) entry.trail?.finished('transport_failure', this.now(), 'the upstream closed before answering');
+    const gone = `The MCP server behind the proxy ${reason}`;
+    this.refusal = `${gone}; the request was not forwarded`;
+    this.own.failAll(gone);
+    const text = `${gone} before answering`;
+    const now = this.now();
+    for (const [key, entry] of this.pending.snapshot()) {
+      if (entry.gating) {
+        this.endGating(key, entry, { reason: this.refusal, outcome: 'transport_failure' });
+        continue;
+      }
+      this.pending.delete(key, entry);
+      if (entry.reservation) this.settle(entry.reservation, false);
+      entry.trail?.finished('transport_failure', now, text);
+      this.opts.client.send(errorResponse(idFromKey(key), INTERNAL_ERROR, text));
+    }
+  }
+
+  /** The proxy is stopping: every new request is refused with an error, and calls held for
+   * approval are withdrawn (and answered with an error). What was already forwarded or is
+   * being decided goes on; see `abandon` for what is left when the wait is over. */
+  stop(): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.refusal ??= 'The policy proxy is shutting down; the request was not forwarded';
+    for (const [key, entry] of this.pending.snapshot()) {
+      if (entry.held) this.endGating(key, entry, { reason: HELD_AT_STOP, outcome: 'cancelled' });
+    }
+  }
+
+  /** Gives up on every request still in flight, answering each with an error saying `reason`.
+   * The server is told with notifications/cancelled (its late answer is dropped), and a
+   * forwarded call keeps its charge, since the server may still run it. */
+  abandon(reason: string): void {
+    const now = this.now();
+    for (const [key, entry] of this.pending.snapshot()) {
+      if (entry.gating) {
+        this.endGating(key, entry, { reason, outcome: 'cancelled' });
+        continue;
+      }
+      this.pending.answerHere(key, entry);
+      const id = idFromKey(key);
+      if (entry.reservation) this.settle(entry.reservation, true);
+      entry.trail?.finished('cancelled', now, reason);
+      // initialize must not be cancelled (the specification says so).
+      if (!this.closed && entry.method !== 'initialize') this.opts.upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason } });
+      this.opts.client.send(errorResponse(id, INTERNAL_ERROR, reason));
+    }
+  }
+
+  /** Client requests not answered yet. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  /** Resolves once every client request in flight has been answered. */
+  idle(): Promise<void> {
+    return this.pending.idle();
+  }
+
+  /** Resolves once the calls still being decided are done (a held call's request withdrawn,
+   * a charge given back) and every settlement has reached the counter store. */
+  async quiesce(): Promise<void> {
+    while (this.work.size > 0) await Promise.allSettled([...this.work]);
   }
 }
 

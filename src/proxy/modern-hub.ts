@@ -52,7 +52,7 @@ export class ModernHub implements Channel {
   }
 
   get idle(): boolean {
-    return this.inflight.size === 0;
+    return this.inflight.size === 0 && this.pipeline.interceptor.inFlight === 0;
   }
 
   /** Serves one 2026-07-28 POST whose body is `message` (already read and checked: a request
@@ -136,6 +136,7 @@ export class ModernHub implements Channel {
     this.ended = true;
     this.ctx.log.info('stateless upstream ended', { key: this.key, reason });
     this.onEnded(this);
+    this.pipeline.interceptor.abandon(`The proxy ended this client's upstream (${reason}) before the MCP server answered`);
     this.pipeline.upstream.shutdown();
   }
 }

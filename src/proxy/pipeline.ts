@@ -2,6 +2,7 @@
 // interceptor in front of it, wired together, with backpressure towards the client.
 import type { Channel, Inbound } from '../transport/channel.js';
 import { openUpstream, type Upstream } from '../transport/upstream.js';
+import { logFor, observersFor, policyFor } from './caller.js';
 import type { SessionContext } from './context.js';
 import { Interceptor } from './interceptor.js';
 
@@ -14,19 +15,23 @@ export interface Pipeline {
   writable(): Promise<void>;
 }
 
-/** The interceptor for one session of a proxy run, whatever the transports. */
+/** The interceptor for one session of a proxy run, whatever the transports. With
+ * `ctx.identity`, its calls are decided, logged and recorded as that caller's (caller.ts). */
 export function interceptorFor(ctx: SessionContext, client: Channel, upstream: Channel, sessionId: string): Interceptor {
+  const { identity } = ctx;
+  const subject = identity?.sub;
   return new Interceptor({
     client,
     upstream,
-    policy: () => ctx.policy.current(),
+    policy: identity === undefined ? () => ctx.policy.current() : policyFor(() => ctx.policy.current(), identity),
     store: ctx.store,
     approvals: ctx.approvals,
     onApprovalRequested: ctx.onApprovalRequested,
     sessionId,
     failMode: ctx.failMode,
-    observers: ctx.observers,
-    log: ctx.log,
+    observers: subject === undefined ? ctx.observers : observersFor(ctx.observers, subject),
+    log: subject === undefined ? ctx.log : logFor(ctx.log, subject),
+    callTimeoutMs: ctx.callTimeoutMs,
   });
 }
 
@@ -38,8 +43,8 @@ export function openPipeline(ctx: SessionContext, key: string, client: Channel, 
     ctx.upstream,
     {
       onMessage: (ev: Inbound) => interceptor.fromUpstream(ev),
-      onEnd: () => {
-        interceptor.upstreamClosed();
+      onEnd: (reason) => {
+        interceptor.upstreamClosed(reason);
         onUpstreamEnd();
       },
     },

@@ -5,7 +5,8 @@
 // Streamable HTTP is answered by Intercept's own framing (transport/streamable-server.ts); the
 // legacy transport by the SDK's SSE server transport, loaded only in that mode. This file
 // decides who gets in (http-guard.ts), which session a request belongs to, and when sessions
-// end.
+// end. On SIGINT or SIGTERM no session is started any more, the calls in flight get a while to
+// be answered (drain.ts), and then every session ends.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,6 +31,8 @@ import { ModernHub } from './modern-hub.js';
 import { offersChanged } from './offers.js';
 import { isApprovalsPath, serveApprovals } from './approvals-http.js';
 import { sessionKeyFor, type SessionKeySpec } from './session-key.js';
+import { DEFAULT_DRAIN_MS, drain, secondSignal } from './drain.js';
+import type { Interceptor } from './interceptor.js';
 
 export interface HttpProxyOptions extends SessionContext {
   mode: 'http' | 'sse';
@@ -64,17 +67,38 @@ function header(req: IncomingMessage, name: string): string | undefined {
 
 const NOT_FOUND_SESSION = 'Session not found; start a new one (initialize without Mcp-Session-Id)';
 
+/** Slow clients are cut off (Node answers 408 and closes the connection): the request's
+ * headers must have arrived within HEADERS_TIMEOUT_MS, and all of it within REQUEST_TIMEOUT_MS
+ * (answers may take as long as they take). Checked every CHECK_EVERY_MS. */
+export const HEADERS_TIMEOUT_MS = 10_000;
+export const REQUEST_TIMEOUT_MS = 30_000;
+const CHECK_EVERY_MS = 1_000;
+
 /** Runs the listener until SIGINT or SIGTERM; resolves with the exit status (0). */
 export async function runHttpProxy(opts: HttpProxyOptions): Promise<number> {
   const listener = new HttpListener(opts);
   const url = await listener.listen();
   opts.onListening?.(url);
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', () => resolve('SIGINT'));
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-  });
-  opts.log.info(`received ${signal}; ending every session`);
-  await listener.close();
+  const { hurried, hurry } = secondSignal();
+  let signalled!: (signal: NodeJS.Signals) => void;
+  const first = new Promise<NodeJS.Signals>((resolve) => (signalled = resolve));
+  let stopping = false;
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      opts.log.info(`received ${signal} again; answering what is in flight now`);
+      hurry();
+      return;
+    }
+    stopping = true;
+    signalled(signal);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const signal = await first;
+  opts.log.info(`received ${signal}; taking no new sessions or requests, then ending every session`);
+  await listener.close(opts.drainMs ?? DEFAULT_DRAIN_MS, hurried);
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
   return 0;
 }
 
@@ -84,13 +108,17 @@ export class HttpListener {
   private readonly hubs = new Map<string, ModernHub>();
   private readonly origins: OriginPolicy;
   private sweeper?: NodeJS.Timeout;
+  /** Stopping: no new session is started (the sessions' interceptors refuse new requests). */
   private closing = false;
+  /** Stopped: every request is refused. */
+  private closed = false;
   /** Everything that must finish before the proxy exits (each upstream's end). */
   private readonly ending = new Set<Promise<void>>();
 
   constructor(private readonly opts: HttpProxyOptions) {
     this.origins = new OriginPolicy(opts.allowedOrigins);
-    this.server = createServer((req, res) => {
+    const limits = { headersTimeout: HEADERS_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: CHECK_EVERY_MS };
+    this.server = createServer(limits, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         opts.log.error('internal error while serving an HTTP request', { error: String(err) });
         sendHttpError(res, 500, TRANSPORT_ERROR, 'Internal error in the policy proxy');
@@ -121,22 +149,29 @@ export class HttpListener {
     return `http://${host}:${port}${this.opts.mode === 'http' ? MCP_PATH : SSE_PATH}`;
   }
 
-  /** Stops accepting, ends every session and waits for their upstreams to be gone. */
-  async close(): Promise<void> {
+  /** Stops taking new sessions and requests, gives the calls in flight up to `drainMs` to be
+   * answered (answering the rest with an error), then ends every session and waits for their
+   * upstreams to be gone. `hurry` ends the wait early. */
+  async close(drainMs = 0, hurry: Promise<void> = new Promise(() => {})): Promise<void> {
     this.closing = true;
     clearInterval(this.sweeper);
+    const interceptors: Interceptor[] = [...this.hubs.values()].map((h) => h.interceptor);
+    for (const s of this.sessions.values()) if (s.interceptor) interceptors.push(s.interceptor);
+    await drain(interceptors, drainMs, hurry);
+    this.closed = true;
     this.server.close();
     for (const s of [...this.sessions.values()]) s.end('the proxy is stopping');
     for (const h of [...this.hubs.values()]) h.end('the proxy is stopping');
-    this.server.closeAllConnections();
     await Promise.all(this.ending);
+    // Last, so the answers given while stopping have left.
+    this.server.closeAllConnections();
     this.opts.policy.close();
   }
 
   private sweep(): void {
     const cutoff = Date.now() - this.opts.idleTimeoutMs;
     for (const s of [...this.sessions.values()]) {
-      if (s.busy === 0 && s.channel.pending === 0 && s.lastActive < cutoff) s.end('idle timeout');
+      if (s.busy === 0 && s.channel.pending === 0 && !s.interceptor?.inFlight && s.lastActive < cutoff) s.end('idle timeout');
     }
     for (const h of [...this.hubs.values()]) {
       if (h.idle && h.lastActive < cutoff) h.end('idle timeout');
@@ -146,7 +181,7 @@ export class HttpListener {
   // ---------------------------------------------------------------- the front door
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.closing) {
+    if (this.closed) {
       sendHttpError(res, 503, TRANSPORT_ERROR, 'The proxy is shutting down', { Connection: 'close' });
       return;
     }
@@ -280,6 +315,7 @@ export class HttpListener {
       sendHttpError(res, 400, TRANSPORT_ERROR, 'Bad Request: Mcp-Session-Id header is required (or initialize to start a session)');
       return;
     }
+    if (this.closing) return this.refuseWhileStopping(res);
     const id = newSessionId();
     const key = sessionKeyFor(this.opts.sessionKey, req, message, id);
     if (!key.ok) {
@@ -328,6 +364,7 @@ export class HttpListener {
       return;
     }
     let hub = this.hubs.get(key.key);
+    if (!hub && this.closing) return this.refuseWhileStopping(res);
     if (!hub) {
       hub = new ModernHub(key.key, this.opts, (h) => {
         if (this.hubs.get(h.key) === h) this.hubs.delete(h.key);
@@ -345,6 +382,7 @@ export class HttpListener {
       sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'GET' });
       return;
     }
+    if (this.closing) return this.refuseWhileStopping(res);
     const id = newSessionId();
     // Refuse at once when the agent cannot be identified (client info comes with initialize).
     if (this.opts.sessionKey.kind === 'header' || this.opts.sessionKey.kind === 'token') {
@@ -397,6 +435,10 @@ export class HttpListener {
     });
     await session.writable();
     await (session.transport as unknown as SSEServerTransport).handlePostMessage(req, res, message);
+  }
+
+  private refuseWhileStopping(res: ServerResponse): void {
+    sendHttpError(res, 503, TRANSPORT_ERROR, 'The proxy is shutting down', { Connection: 'close' });
   }
 
   // ---------------------------------------------------------------- sessions

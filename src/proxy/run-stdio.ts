@@ -1,5 +1,6 @@
-// `intercept -c policy.yaml -- <command...>` (and later `--upstream <url>`): our stdin/stdout
-// face the client, and one interceptor sits between it and the upstream.
+// `intercept -c policy.yaml -- <command...>` (or `--upstream <url>`): our stdin/stdout face the
+// client, and one interceptor sits between it and the upstream. On SIGINT or SIGTERM the calls
+// in flight are answered first (drain.ts), then the signal goes on to the server.
 import { randomUUID } from 'node:crypto';
 import { StreamChannel } from '../transport/stdio.js';
 import type { Interceptor } from './interceptor.js';
@@ -7,6 +8,7 @@ import { interceptorFor } from './pipeline.js';
 import { offersChanged } from './offers.js';
 import type { SessionContext } from './context.js';
 import { openUpstream } from '../transport/upstream.js';
+import { DEFAULT_DRAIN_MS, drain, quiesce, secondSignal } from './drain.js';
 
 export type StdioProxyOptions = SessionContext;
 
@@ -21,7 +23,7 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
         interceptor.fromUpstream(ev);
         if (client.congested) upstream.pause();
       },
-      onEnd: () => interceptor.upstreamClosed(),
+      onEnd: (reason) => interceptor.upstreamClosed(reason),
     },
     { log, maxMessageBytes: opts.maxMessageBytes, maxDepth: opts.maxMessageDepth, graceMs: opts.graceMs },
   );
@@ -48,15 +50,28 @@ export async function runStdioProxy(opts: StdioProxyOptions): Promise<number> {
     if (offersChanged(previous, next)) interceptor.toolsChanged();
   };
 
+  const drainMs = opts.drainMs ?? DEFAULT_DRAIN_MS;
+  const { hurried, hurry } = secondSignal();
+  let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
-    log.info(`received ${signal}; stopping the server`);
-    upstream.signal(signal);
+    if (stopping) {
+      log.info(`received ${signal} again; answering what is in flight now`);
+      hurry();
+      return;
+    }
+    stopping = true;
+    log.info(`received ${signal}; taking no new requests`, { inFlight: interceptor.inFlight || undefined, waitMs: interceptor.inFlight ? drainMs : undefined });
+    void drain([interceptor], drainMs, hurried).then(() => {
+      log.info(`stopping the server (${signal})`);
+      upstream.signal(signal);
+    });
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
   const code = await upstream.done;
   interceptor.upstreamClosed();
+  await quiesce([interceptor]);
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   process.stdin.pause();

@@ -19,15 +19,31 @@ export function spawnUpstream(command: string, args: string[], events: UpstreamE
     for (const t of timers) clearTimeout(t);
     resolveDone(code);
   };
+  // The interceptor answers what the server left unanswered with why it is gone, which is
+  // known once it has exited: its output may end a moment before.
+  let exitReason: string | undefined;
+  let outputEnded = false;
+  let told = false;
+  const tellEnd = (reason: string) => {
+    if (told) return;
+    told = true;
+    events.onEnd(reason);
+  };
+  child.on('exit', (code, signal) => {
+    exitReason = describeExit(code, signal);
+    if (outputEnded) tellEnd(exitReason);
+  });
 
   child.on('error', (err: NodeJS.ErrnoException) => {
     const reason = err.code === 'ENOENT' ? 'command not found' : err.code === 'EACCES' ? 'permission denied' : err.message;
     log.error(`cannot start the server command ${JSON.stringify(command)}: ${reason}`);
+    tellEnd(`could not be started (${reason})`);
     finish(err.code === 'ENOENT' ? 127 : 126);
   });
   // 'close' fires once the child has exited and its stdout is fully read.
   child.on('close', (code, signal) => {
     log.info('server exited', { code: code ?? undefined, signal: signal ?? undefined });
+    tellEnd(exitReason ?? describeExit(code, signal));
     finish(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
   });
 
@@ -38,7 +54,14 @@ export function spawnUpstream(command: string, args: string[], events: UpstreamE
     maxMessageBytes: Math.max(opts.maxMessageBytes, 64 * 1024 * 1024),
     maxDepth: opts.maxDepth,
     onMessage: events.onMessage,
-    onEnd: events.onEnd,
+    onEnd: () => {
+      outputEnded = true;
+      if (exitReason !== undefined) tellEnd(exitReason);
+      // A server that closes its output and lives on will answer nothing more either.
+      else timers.push(setTimeout(() => tellEnd(exitReason ?? 'closed its output'), 1000).unref());
+    },
+    // A server's answer to a request it was never sent is not an answer to anything.
+    onUnsolicitedAnswer: (id) => log.warn('dropped an answer from the server to a request it was not sent', { id: JSON.stringify(id) }),
   });
 
   return {
@@ -60,4 +83,9 @@ export function spawnUpstream(command: string, args: string[], events: UpstreamE
     pause: () => channel.pause(),
     resume: () => channel.resume(),
   };
+}
+
+/** How a child process ended, as "The MCP server behind the proxy …" goes on. */
+function describeExit(code: number | null, signal: NodeJS.Signals | null): string {
+  return code !== null ? `exited with status ${code}` : `was killed by ${signal ?? 'a signal'}`;
 }

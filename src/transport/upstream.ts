@@ -10,8 +10,10 @@ export type UpstreamSpec =
 
 export interface UpstreamEvents {
   onMessage(ev: Inbound): void;
-  /** The upstream will send nothing more (its output ended, or the session is over). */
-  onEnd(): void;
+  /** The upstream will send nothing more (its output ended, or the session is over).
+   * `reason` completes "The MCP server behind the proxy …", e.g. "exited with status 3", for
+   * the errors that answer what it left unanswered. */
+  onEnd(reason?: string): void;
 }
 
 export interface Upstream {

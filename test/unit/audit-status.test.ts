@@ -136,7 +136,7 @@ describe('summarise', () => {
       const sum = summarise(records, { now, isRunning, recentDenials: 3, top: 2 });
 
       assert.deepEqual(sum.calls, { total: 10, allowed: 5, denied: 4, cancelled: 1, deniedShare: 4 / 10, dryRunWouldDeny: 1 });
-      assert.deepEqual(sum.outcomes, { result: 3, tool_error: 1, jsonrpc_error: 1, input_required: 0, transport_failure: 0, cancelled: 0 });
+      assert.deepEqual(sum.outcomes, { result: 3, tool_error: 1, jsonrpc_error: 1, input_required: 0, transport_failure: 0, timeout: 0, cancelled: 0 });
       assert.deepEqual(sum.topDeniedRules, [
         { name: 'no deletes', count: 2 },
         { name: '(not_listed)', count: 1 },

@@ -189,8 +189,8 @@ const ISSUE_ROWS: IssueRow[] = [
   { name: 'path missing', yaml: rules('- name: a', '  conditions:', '    - op: eq', '      value: 1'), path: C0, line: 6, message: 'path is required' },
   { name: 'op missing', yaml: rules('- name: a', '  conditions:', '    - path: args.a', '      value: 1'), path: C0, line: 6, message: 'op is required' },
   { name: 'value missing', yaml: rules('- name: a', '  conditions:', '    - path: args.a', '      op: exists'), path: C0, line: 6, message: 'value is required' },
-  { name: 'path without prefix', yaml: condition('arg.a', 'eq', '1'), path: C0, line: 6, message: 'path must start with "args." or "state.", got "arg.a"' },
-  { name: 'path a number', yaml: condition('5', 'eq', '1'), path: C0, line: 6, message: 'path must start with "args." or "state.", got "5"' },
+  { name: 'path without prefix', yaml: condition('arg.a', 'eq', '1'), path: C0, line: 6, message: 'path must start with "args.", "state." or "identity.", got "arg.a"' },
+  { name: 'path a number', yaml: condition('5', 'eq', '1'), path: C0, line: 6, message: 'path must start with "args.", "state." or "identity.", got "5"' },
   { name: 'path args. alone', yaml: condition('args.', 'eq', '1'), path: C0, line: 6, message: 'path must name a field after "args.", got "args."' },
   { name: 'path with an empty segment', yaml: condition('args.a..b', 'eq', '1'), path: C0, line: 6, message: 'path must not have empty segments, got "args.a..b"' },
   { name: 'path with a trailing dot', yaml: condition('args.a.', 'eq', '1'), path: C0, line: 6, message: 'path must not have empty segments, got "args.a."' },
@@ -242,7 +242,7 @@ const ISSUE_ROWS: IssueRow[] = [
     line: 5,
     message: 'use either increment or increment_from, not both',
   },
-  { name: 'state scope unknown', yaml: state('{counter: c, window: hour, scope: user}'), path: S0, line: 5, message: 'scope must be "session" or "global", got "user"' },
+  { name: 'state scope unknown', yaml: state('{counter: c, window: hour, scope: user}'), path: S0, line: 5, message: 'scope must be "session", "global" or "identity", got "user" (did you mean "identity"?)' },
   { name: 'misspelt state key', yaml: state('{counter: c, windows: hour, window: hour}'), path: S0, line: 5, message: 'unknown key "windows" (did you mean "window"?)' },
   {
     name: 'duplicate state counter',
@@ -312,7 +312,7 @@ const ISSUE_ROWS: IssueRow[] = [
   { name: 'window unknown unit', yaml: rolling('{max: 5, window: 5x}'), path: L0, line: 5, message: NUM_WINDOW('5x') },
   { name: 'window quoted seconds', yaml: rolling('{max: 5, window: "60"}'), path: L0, line: 5, message: NUM_WINDOW('60') },
   { name: 'window zero duration', yaml: rolling('{max: 5, window: 0s}'), path: L0, line: 5, message: NUM_WINDOW('0s') },
-  { name: 'rate_limit scope unknown', yaml: rolling('{max: 5, window: 60, scope: agent}'), path: L0, line: 5, message: 'scope must be "session" or "global", got "agent"' },
+  { name: 'rate_limit scope unknown', yaml: rolling('{max: 5, window: 60, scope: agent}'), path: L0, line: 5, message: 'scope must be "session", "global" or "identity", got "agent"' },
   { name: 'misspelt rate_limit key', yaml: rolling('{max: 5, windw: 60, window: 60}'), path: L0, line: 5, message: 'unknown key "windw" (did you mean "window"?)' },
   { name: 'unknown rate_limit key', yaml: rolling('{max: 5, window: 60, per: user}'), path: L0, line: 5, message: 'unknown key "per"' },
 
@@ -461,7 +461,7 @@ describe('parsePolicy: several issues', () => {
       issues(text).map((i) => `${i.line}:${i.col} ${i.path}: ${i.message}`),
       [
         '5:9 tools.send.rules[0]: unknown key "rate-limit" (did you mean "rate_limit"?)',
-        '8:20 tools.send.rules[1].conditions[0]: path must start with "args." or "state.", got "amount"',
+        '8:20 tools.send.rules[1].conditions[0]: path must start with "args.", "state." or "identity.", got "amount"',
         '8:44 tools.send.rules[1].conditions[0]: operator "lte" requires a numeric value',
         '9:37 tools.send.rules[1].state: window must be "minute", "hour", or "day", got "week"',
         '10:11 hide: duplicate entry "a"',
