@@ -61,7 +61,7 @@ export function spawnUpstream(command: string, args: string[], events: UpstreamE
       else timers.push(setTimeout(() => tellEnd(exitReason ?? 'closed its output'), 1000).unref());
     },
     // A server's answer to a request it was never sent is not an answer to anything.
-    onUnsolicitedAnswer: (id) => log.warn('dropped an answer from the server to a request it was not sent', { id: JSON.stringify(id) }),
+    onUnsolicitedAnswer: (id) => log.warn('dropped an answer from the server to a request it was not sent, or no longer awaits (answered, cancelled or timed out)', { id: JSON.stringify(id) }),
   });
 
   return {

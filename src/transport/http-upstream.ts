@@ -353,7 +353,7 @@ export class HttpUpstream implements Upstream {
       if (entry === undefined) {
         // Not an answer to anything sent (a call the gate is still deciding or has denied, a
         // cancelled one, an id nobody used): delivered, it would pass for the real answer.
-        this.log.warn('dropped an answer from the server to a request it was not sent', { server: this.where, id: JSON.stringify(c.msg.id) });
+        this.log.warn('dropped an answer from the server to a request it was not sent, or no longer awaits (answered, cancelled or timed out)', { server: this.where, id: JSON.stringify(c.msg.id) });
         return;
       }
       if (entry.method === 'initialize' && isObject(c.msg.result) && typeof c.msg.result.protocolVersion === 'string') {
