@@ -5,16 +5,10 @@ import { describe, it } from 'node:test';
 import { compile, type CompiledPolicy } from '../../src/engine/compile.js';
 import { compileGlob, globMatches } from '../../src/engine/glob.js';
 import type { DecideInput, Decision } from '../../src/engine/types.js';
-import { formatIssues } from '../../src/policy/format.js';
 import { parsePolicy } from '../../src/policy/load.js';
-import { TOOL_CLASSES, type Policy, type ToolClass } from '../../src/policy/model.js';
+import { TOOL_CLASSES, type ToolClass } from '../../src/policy/model.js';
 import { CATEGORIES } from '../../src/engine/risk.js';
-
-function load(text: string): Policy {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (!result.ok) assert.fail(`expected no issues, got:\n${formatIssues(result.issues)}`);
-  return result.policy;
-}
+import { loadPolicyText as load } from '../support/policy.js';
 
 function issues(text: string): string[] {
   const result = parsePolicy(text, 'policy.yaml');

@@ -13,33 +13,9 @@ import { parse } from 'yaml';
 import { ON_TIMEOUT_ALLOW_WARNING } from '../../src/policy/load-approval.js';
 import { formatIssues } from '../../src/policy/format.js';
 import { parsePolicy } from '../../src/policy/load.js';
-import type { Policy, PolicyIssue, Rule } from '../../src/policy/model.js';
+import type { PolicyIssue, Rule } from '../../src/policy/model.js';
 import { DEFAULT_APPROVAL_TIMEOUT_SECONDS, MAX_APPROVAL_TIMEOUT_SECONDS } from '../../src/policy/spelling.js';
-
-function load(text: string, file = 'policy.yaml'): Policy {
-  const result = parsePolicy(text, file);
-  if (!result.ok) assert.fail(`expected no issues, got:\n${formatIssues(result.issues)}`);
-  return result.policy;
-}
-
-function issues(text: string): PolicyIssue[] {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (result.ok) assert.fail('expected issues, got none');
-  return result.issues;
-}
-
-/** The model without source positions. */
-function withoutPos(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutPos);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([k, v]) => k !== 'pos' && v !== undefined)
-        .map(([k, v]) => [k, withoutPos(v)]),
-    );
-  }
-  return value;
-}
+import { loadPolicyText as load, policyIssues as issues, withoutPos } from '../support/policy.js';
 
 /** A file with one tool `t` whose rule list is `lines` (the first line is line 4, or 5 with `v1`). */
 function rules(...lines: string[]): string {

@@ -12,19 +12,8 @@ import { compile } from '../../src/engine/compile.js';
 import { formatIssues } from '../../src/policy/format.js';
 import { AUDIT_LISTS_TOOL_WARNING } from '../../src/policy/load-audit.js';
 import { parsePolicy } from '../../src/policy/load.js';
-import type { Policy, PolicyIssue } from '../../src/policy/model.js';
-
-function load(text: string): Policy {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (!result.ok) assert.fail(`expected no issues, got:\n${formatIssues(result.issues)}`);
-  return result.policy;
-}
-
-function issues(text: string): PolicyIssue[] {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (result.ok) assert.fail('expected issues, got none');
-  return result.issues;
-}
+import type { PolicyIssue } from '../../src/policy/model.js';
+import { loadPolicyText as load, policyIssues as issues } from '../support/policy.js';
 
 const lines = (...l: string[]): string => l.join('\n') + '\n';
 

@@ -13,23 +13,11 @@ import { compile } from '../../src/engine/compile.js';
 import { parseCases } from '../../src/offline/load-cases.js';
 import { checkCases, runCases } from '../../src/offline/run-cases.js';
 import { formatIssues } from '../../src/policy/format.js';
-import { parsePolicy } from '../../src/policy/load.js';
-import type { Policy, PolicyIssue } from '../../src/policy/model.js';
+import type { PolicyIssue } from '../../src/policy/model.js';
+import { loadPolicyText as load, policyIssues as issues } from '../support/policy.js';
 
 const SCHEMA_FILE = fileURLToPath(new URL('../../schema/policy.schema.json', import.meta.url));
 const validate = new Ajv({ allErrors: true, allowUnionTypes: true }).compile(JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as object);
-
-function load(text: string): Policy {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (!result.ok) assert.fail(`expected no issues, got:\n${formatIssues(result.issues)}`);
-  return result.policy;
-}
-
-function issues(text: string): PolicyIssue[] {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (result.ok) assert.fail('expected issues, got none');
-  return result.issues;
-}
 
 /** A file with one tool `t` whose rule list is `lines` (the first line is line 4). */
 function rules(...lines: string[]): string {

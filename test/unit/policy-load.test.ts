@@ -4,38 +4,14 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { formatIssue, formatIssues } from '../../src/policy/format.js';
-import { loadPolicyFile, parsePolicy } from '../../src/policy/load.js';
-import type { Policy, PolicyIssue } from '../../src/policy/model.js';
+import { loadPolicyFile } from '../../src/policy/load.js';
+import type { PolicyIssue } from '../../src/policy/model.js';
+import { loadPolicyText as load, policyIssues as issues, withoutPos } from '../support/policy.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/policies/', import.meta.url));
 
 function fixture(name: string): string {
   return readFileSync(join(FIXTURES, name), 'utf8');
-}
-
-function load(text: string, file = 'policy.yaml'): Policy {
-  const result = parsePolicy(text, file);
-  if (!result.ok) assert.fail(`expected no issues, got:\n${formatIssues(result.issues)}`);
-  return result.policy;
-}
-
-function issues(text: string): PolicyIssue[] {
-  const result = parsePolicy(text, 'policy.yaml');
-  if (result.ok) assert.fail('expected issues, got none');
-  return result.issues;
-}
-
-/** The policy without source positions, to compare models. */
-function withoutPos(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(withoutPos);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.entries(value)
-        .filter(([k, v]) => k !== 'pos' && k !== 'hidePos' && v !== undefined)
-        .map(([k, v]) => [k, withoutPos(v)]),
-    );
-  }
-  return value;
 }
 
 /** A file with one tool `t` whose rule list is `lines` (the first line is line 4). */
