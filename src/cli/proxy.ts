@@ -18,6 +18,7 @@ import { approvalWebhook } from '../approval/webhook.js';
 import { sha256 } from '../audit/chain.js';
 import { openObservability, parseMetricsPort, parseRetention, type ObservabilityFlags } from './observability.js';
 import { parseIdentityFlags } from './identity-flags.js';
+import { checkUrlFlag, type OAuthSettings } from '../proxy/oauth.js';
 
 export interface ProxyFlags extends ObservabilityFlags {
   /** Intercept's own version, for the startup event. */
@@ -60,6 +61,12 @@ export interface ProxyFlags extends ObservabilityFlags {
   drainTimeout?: string;
   /** --identity KEY=VALUE: who the stdio session's calls are made by. */
   identity?: string[];
+  /** HTTP listener: the OAuth authorization server whose bearer JWTs are accepted. */
+  oauthIssuer?: string;
+  jwksUrl?: string;
+  oauthAudience?: string;
+  oauthResource?: string;
+  oauthRequiredScope?: string[];
 }
 
 function usage(message: string): number {
@@ -110,6 +117,8 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
     return usage(`--session-idle-timeout must be a number of seconds (0 = never), got ${JSON.stringify(flags.sessionIdleTimeout)}`);
   }
   const authToken = flags.authToken === undefined || flags.authToken === '' ? undefined : flags.authToken;
+  const oauth = oauthSettings(flags, authToken !== undefined);
+  if (typeof oauth === 'string') return usage(oauth);
   const approvalsToken = flags.approvalsToken === undefined || flags.approvalsToken === '' ? undefined : flags.approvalsToken;
   if (approvalsToken !== undefined && approvalsToken === authToken) {
     return usage('--approvals-token must differ from --auth-token: an agent holding its own token must not be able to approve its calls');
@@ -216,7 +225,7 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   };
   const listen = async (context: SessionContext): Promise<number> => {
     const { runHttpProxy } = await import('../proxy/run-http.js');
-    if (!isLoopback(flags.bind) && authToken === undefined) {
+    if (!isLoopback(flags.bind) && authToken === undefined && oauth === undefined) {
       process.stderr.write(
         `\nintercept: WARNING: listening on ${flags.bind}, which other machines can reach, without --auth-token.\n` +
           'intercept: WARNING: anyone who can connect can use the MCP server behind this proxy. Set --auth-token (or INTERCEPT_AUTH_TOKEN).\n\n',
@@ -228,6 +237,8 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
       bind: flags.bind,
       port,
       authToken,
+      oauth,
+      keyBySubject: oauth !== undefined && flags.sessionKey === undefined,
       approvalsToken,
       allowedOrigins: flags.allowedOrigin ?? [],
       sessionKey,
@@ -240,6 +251,42 @@ export async function runProxyCommand(flags: ProxyFlags, command: string[] | und
   await Promise.all([state.store.close(), approvals.close()]).catch(() => {});
   // Exit now: a stdio client may still hold our stdin open, and the server is gone.
   process.exit(code);
+}
+
+/** The --oauth-* and --jwks-url flags as settings (undefined: OAuth is off), or why they cannot
+ * be used. */
+export function oauthSettings(flags: ProxyFlags, hasAuthToken: boolean): OAuthSettings | undefined | string {
+  const scopes = flags.oauthRequiredScope ?? [];
+  const given = [
+    flags.jwksUrl !== undefined && '--jwks-url',
+    flags.oauthAudience !== undefined && '--oauth-audience',
+    flags.oauthResource !== undefined && '--oauth-resource',
+    scopes.length > 0 && '--oauth-required-scope',
+  ].filter((f): f is string => f !== false);
+  if (flags.oauthIssuer === undefined) {
+    return given.length === 0 ? undefined : `${given[0]} requires --oauth-issuer (tokens are accepted from that issuer only)`;
+  }
+  if (flags.transport === 'stdio') return '--oauth-issuer requires --transport http or --transport sse: on stdio there is no bearer token to verify (use --identity)';
+  if (hasAuthToken) return '--auth-token and --oauth-issuer cannot be used together: choose one way of checking bearer tokens';
+  for (const [name, value] of [['--oauth-issuer', flags.oauthIssuer], ['--jwks-url', flags.jwksUrl], ['--oauth-resource', flags.oauthResource]] as const) {
+    const bad = value === undefined ? undefined : checkUrlFlag(name, value);
+    if (bad) return bad;
+  }
+  if (flags.oauthAudience === '') return '--oauth-audience must not be empty';
+  for (const scope of scopes) {
+    // RFC 6749 §3.3: a scope token is printable ASCII without space, `"` or `\`.
+    if (!/^[\x21\x23-\x5b\x5d-\x7e]+$/.test(scope)) return `--oauth-required-scope must be one scope (no spaces or quotes), got ${JSON.stringify(scope)}`;
+  }
+  if (flags.oauthResource === undefined && (flags.bind === '0.0.0.0' || flags.bind === '::' || flags.bind === '[::]')) {
+    return `--oauth-resource is required with --bind ${flags.bind}: give the URL clients reach the listener by (tokens name it as their audience)`;
+  }
+  return {
+    issuer: flags.oauthIssuer,
+    jwksUrl: flags.jwksUrl,
+    resource: flags.oauthResource,
+    audience: flags.oauthAudience,
+    requiredScopes: [...new Set(scopes)],
+  };
 }
 
 /** A timeout flag in milliseconds: `0` (none), whole seconds (`90`), or a number with a unit

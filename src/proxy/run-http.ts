@@ -4,9 +4,10 @@
 //   sse   the legacy HTTP+SSE transport: GET /sse opens a session, POST /message?sessionId=.
 // Streamable HTTP is answered by Intercept's own framing (transport/streamable-server.ts); the
 // legacy transport by the SDK's SSE server transport, loaded only in that mode. This file
-// decides who gets in (http-guard.ts), which session a request belongs to, and when sessions
-// end. On SIGINT or SIGTERM no session is started any more, the calls in flight get a while to
-// be answered (drain.ts), and then every session ends.
+// decides who gets in (http-guard.ts; with --oauth-issuer, oauth.ts, whose verified subject then
+// owns the session), which session a request belongs to, and when sessions end. On SIGINT or
+// SIGTERM no session is started any more, the calls in flight get a while to be answered
+// (drain.ts), and then every session ends.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +34,8 @@ import { isApprovalsPath, serveApprovals } from './approvals-http.js';
 import { sessionKeyFor, type SessionKeySpec } from './session-key.js';
 import { DEFAULT_DRAIN_MS, drain, secondSignal } from './drain.js';
 import type { Interceptor } from './interceptor.js';
+import type { Identity } from '../engine/types.js';
+import { OAuthVerifier, type Caller, type OAuthSettings } from './oauth.js';
 
 export interface HttpProxyOptions extends SessionContext {
   mode: 'http' | 'sse';
@@ -41,6 +44,11 @@ export interface HttpProxyOptions extends SessionContext {
   port: number;
   /** When set, every request needs `Authorization: Bearer <token>`. */
   authToken?: string;
+  /** When set, every request needs a bearer JWT of this authorization server (oauth.ts), and
+   * each session is its subject's. Not together with `authToken`. */
+  oauth?: OAuthSettings;
+  /** With `oauth` and no --session-key: `scope: session` counters are kept per subject. */
+  keyBySubject?: boolean;
   /** When set, the approval endpoints (approvals-http.ts) are served to this token only. */
   approvalsToken?: string;
   allowedOrigins: string[];
@@ -107,6 +115,10 @@ export class HttpListener {
   private readonly sessions = new Map<string, HttpSession>();
   private readonly hubs = new Map<string, ModernHub>();
   private readonly origins: OriginPolicy;
+  private verifier?: OAuthVerifier;
+  /** With OAuth, each session's and each stateless client's caller, updated by every request
+   * of the same subject (a refreshed token may carry other scopes or claims). */
+  private readonly callers = new WeakMap<object, Caller>();
   private sweeper?: NodeJS.Timeout;
   /** Stopping: no new session is started (the sessions' interceptors refuse new requests). */
   private closing = false;
@@ -146,7 +158,18 @@ export class HttpListener {
     }
     const { address, port } = this.server.address() as AddressInfo;
     const host = address.includes(':') ? `[${address}]` : address;
-    return `http://${host}:${port}${this.opts.mode === 'http' ? MCP_PATH : SSE_PATH}`;
+    const url = `http://${host}:${port}${this.localPath}`;
+    if (this.opts.oauth) {
+      // The audience and the metadata name the listener's URL, known only now (port 0).
+      this.verifier = new OAuthVerifier(this.opts.oauth, url, this.opts.log);
+      await this.verifier.prepare();
+    }
+    return url;
+  }
+
+  /** The path MCP clients are served at. */
+  private get localPath(): string {
+    return this.opts.mode === 'http' ? MCP_PATH : SSE_PATH;
   }
 
   /** Stops taking new sessions and requests, gives the calls in flight up to `drainMs` to be
@@ -221,13 +244,67 @@ export class HttpListener {
       sendHttpError(res, 401, TRANSPORT_ERROR, 'Unauthorized: a valid bearer token is required', { 'WWW-Authenticate': 'Bearer' });
       return;
     }
+    let caller: Caller | undefined;
+    if (this.verifier) {
+      // The metadata is how a client learns where to get a token: it needs none itself.
+      if (this.verifier.isMetadataPath(path, this.localPath)) return this.serveMetadata(req, res, this.verifier);
+      const verdict = await this.verifier.verify(bearerToken(req));
+      if (!verdict.ok) {
+        this.opts.log.warn(`refused a request: ${verdict.message}`);
+        sendHttpError(res, verdict.status, TRANSPORT_ERROR, verdict.message, verdict.challenge === undefined ? {} : { 'WWW-Authenticate': verdict.challenge });
+        return;
+      }
+      caller = verdict.identity;
+    }
     if (this.opts.mode === 'http') {
-      if (path === MCP_PATH) return this.streamable(req, res);
+      if (path === MCP_PATH) return this.streamable(req, res, caller);
     } else {
-      if (path === SSE_PATH) return this.sseOpen(req, res);
-      if (path === MESSAGE_PATH) return this.ssePost(req, res);
+      if (path === SSE_PATH) return this.sseOpen(req, res, caller);
+      if (path === MESSAGE_PATH) return this.ssePost(req, res, caller);
     }
     sendHttpError(res, 404, TRANSPORT_ERROR, `Not found: this proxy serves ${this.opts.mode === 'http' ? MCP_PATH : `${SSE_PATH} and ${MESSAGE_PATH}`}`);
+  }
+
+  private serveMetadata(req: IncomingMessage, res: ServerResponse, verifier: OAuthVerifier): void {
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'GET' });
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=300' });
+    res.end(req.method === 'HEAD' ? undefined : JSON.stringify(verifier.metadata()));
+  }
+
+  /** With OAuth, a session belongs to the subject that opened it: another subject's token on
+   * it is refused (403), while the same subject's newer token becomes what the policy reads. */
+  private sameCaller(res: ServerResponse, owner: object, caller: Caller | undefined): boolean {
+    const bound = this.callers.get(owner);
+    if (caller === undefined || bound === undefined) return true;
+    if (caller.sub !== bound.sub) {
+      this.opts.log.warn("refused a request carrying another subject's token on a session", { subject: caller.sub, owner: bound.sub });
+      sendHttpError(res, 403, TRANSPORT_ERROR, 'Forbidden: this session belongs to another subject');
+      return false;
+    }
+    bound.scopes = caller.scopes;
+    bound.claims = caller.claims;
+    if (caller.client_id === undefined) delete bound.client_id;
+    else bound.client_id = caller.client_id;
+    return true;
+  }
+
+  /** Opens a session or a stateless client's hub (`open`) with its own copy of the caller, bound
+   * to it for sameCaller. */
+  private withCaller<T extends object>(caller: Caller | undefined, open: (ctx: SessionContext) => T): T {
+    if (caller === undefined) return open(this.opts);
+    const identity = { ...caller };
+    const owner = open({ ...this.opts, identity });
+    this.callers.set(owner, identity);
+    return owner;
+  }
+
+  /** The counter key of a request: the token's subject with --oauth-* and no --session-key. */
+  private keyFor(req: IncomingMessage, message: unknown, sessionId: string | undefined, caller: Identity | undefined): ReturnType<typeof sessionKeyFor> {
+    if (this.opts.keyBySubject && caller?.sub !== undefined) return { ok: true, key: `subject:${caller.sub}` };
+    return sessionKeyFor(this.opts.sessionKey, req, message, sessionId);
   }
 
   /** The body of a POST as one JSON-RPC object, or undefined when an error was sent. */
@@ -275,16 +352,16 @@ export class HttpListener {
 
   /** The session a request names, if it exists and belongs to the same agent; otherwise the
    * request has been answered (404, or the agent check's refusal). */
-  private knownSession(sessionId: string, req: IncomingMessage, res: ServerResponse): HttpSession | undefined {
+  private knownSession(sessionId: string, req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): HttpSession | undefined {
     const session = this.sessions.get(sessionId);
     if (!session) {
       sendHttpError(res, 404, SESSION_NOT_FOUND, NOT_FOUND_SESSION);
       return undefined;
     }
-    return this.sameAgent(req, res, session) ? session : undefined;
+    return this.sameCaller(res, session, caller) && this.sameAgent(req, res, session) ? session : undefined;
   }
 
-  private async streamable(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async streamable(req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): Promise<void> {
     const method = req.method ?? 'GET';
     const sessionId = header(req, 'mcp-session-id');
     if (method === 'GET' || method === 'DELETE') {
@@ -292,7 +369,7 @@ export class HttpListener {
         sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed: without a session, only POST is served', { Allow: 'POST' });
         return;
       }
-      const session = this.knownSession(sessionId, req, res);
+      const session = this.knownSession(sessionId, req, res, caller);
       if (session) await this.serveSession(session, req, res, undefined);
       return;
     }
@@ -304,10 +381,10 @@ export class HttpListener {
     if (!message) return;
 
     if (modernVersionOf(message) !== undefined || isModernVersion(header(req, 'mcp-protocol-version'))) {
-      return this.modern(req, res, message);
+      return this.modern(req, res, message, caller);
     }
     if (sessionId !== undefined) {
-      const session = this.knownSession(sessionId, req, res);
+      const session = this.knownSession(sessionId, req, res, caller);
       if (session) await this.serveSession(session, req, res, message);
       return;
     }
@@ -317,12 +394,12 @@ export class HttpListener {
     }
     if (this.closing) return this.refuseWhileStopping(res);
     const id = newSessionId();
-    const key = sessionKeyFor(this.opts.sessionKey, req, message, id);
+    const key = this.keyFor(req, message, id, caller);
     if (!key.ok) {
       sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
       return;
     }
-    const session = this.addSession(id, new StreamableSessionTransport(id), false);
+    const session = this.addSession(id, new StreamableSessionTransport(id), false, caller);
     session.start(key.key);
     // Refused (a wrong Accept header, say): no session after all.
     if (!(await this.serveSession(session, req, res, message))) session.end('the initialize request was refused');
@@ -348,7 +425,7 @@ export class HttpListener {
     return transport.post(req, res, message);
   }
 
-  private async modern(req: IncomingMessage, res: ServerResponse, message: Record<string, unknown>): Promise<void> {
+  private async modern(req: IncomingMessage, res: ServerResponse, message: Record<string, unknown>, caller: Caller | undefined): Promise<void> {
     const mismatch = headerMismatch(req.headers, message);
     if (mismatch) {
       sendHttpError(res, 400, HEADER_MISMATCH, `Header mismatch: ${mismatch.header} does not match the request body`, {}, { mismatch });
@@ -358,26 +435,30 @@ export class HttpListener {
       sendHttpError(res, 400, INVALID_REQUEST, 'Invalid Request: a stateless request must be a request or a notification');
       return;
     }
-    const key = sessionKeyFor(this.opts.sessionKey, req, message, undefined);
+    const key = this.keyFor(req, message, undefined, caller);
     if (!key.ok) {
       sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
       return;
     }
-    let hub = this.hubs.get(key.key);
+    // With OAuth, one hub per subject even when another key (a header) is shared by several.
+    const hubKey = caller === undefined || key.key === `subject:${caller.sub}` ? key.key : `${key.key}\u0000subject:${caller.sub}`;
+    let hub = this.hubs.get(hubKey);
     if (!hub && this.closing) return this.refuseWhileStopping(res);
     if (!hub) {
-      hub = new ModernHub(key.key, this.opts, (h) => {
-        if (this.hubs.get(h.key) === h) this.hubs.delete(h.key);
-      });
-      this.hubs.set(key.key, hub);
+      hub = this.withCaller(caller, (ctx) => new ModernHub(key.key, ctx, (h) => {
+        if (this.hubs.get(hubKey) === h) this.hubs.delete(hubKey);
+      }));
+      this.hubs.set(hubKey, hub);
       this.track(hub.done);
+    } else if (!this.sameCaller(res, hub, caller)) {
+      return;
     }
     await hub.handle(req, res, message);
   }
 
   // ---------------------------------------------------------------- legacy HTTP+SSE
 
-  private async sseOpen(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async sseOpen(req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): Promise<void> {
     if (req.method !== 'GET') {
       sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'GET' });
       return;
@@ -396,11 +477,11 @@ export class HttpListener {
     const transport = new sse.SSEServerTransport(MESSAGE_PATH, res);
     // The SDK names SSE sessions with a UUID (122 random bits); ours carry 192.
     (transport as unknown as { _sessionId: string })._sessionId = id;
-    this.addSession(id, transport as unknown as HttpSession['transport'], true);
+    this.addSession(id, transport as unknown as HttpSession['transport'], true, caller);
     await transport.start();
   }
 
-  private async ssePost(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async ssePost(req: IncomingMessage, res: ServerResponse, caller: Caller | undefined): Promise<void> {
     if (req.method !== 'POST') {
       sendHttpError(res, 405, TRANSPORT_ERROR, 'Method Not Allowed', { Allow: 'POST' });
       return;
@@ -415,10 +496,11 @@ export class HttpListener {
       sendHttpError(res, 404, SESSION_NOT_FOUND, 'Session not found; open a new SSE stream');
       return;
     }
+    if (!this.sameCaller(res, session, caller)) return;
     const message = await this.body(req, res);
     if (!message) return;
     if (!session.started) {
-      const key = sessionKeyFor(this.opts.sessionKey, req, message, id);
+      const key = this.keyFor(req, message, id, caller);
       if (!key.ok) {
         sendHttpError(res, 400, TRANSPORT_ERROR, `Bad Request: ${key.message}`);
         return;
@@ -443,8 +525,8 @@ export class HttpListener {
 
   // ---------------------------------------------------------------- sessions
 
-  private addSession(id: string, transport: HttpSession['transport'], standing: boolean): HttpSession {
-    const session = new HttpSession(id, transport, this.opts, (s) => this.sessions.delete(s.id), standing);
+  private addSession(id: string, transport: HttpSession['transport'], standing: boolean, caller: Caller | undefined): HttpSession {
+    const session = this.withCaller(caller, (ctx) => new HttpSession(id, transport, ctx, (s) => this.sessions.delete(s.id), standing));
     this.sessions.set(id, session);
     this.track(session.done);
     return session;
