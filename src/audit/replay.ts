@@ -13,7 +13,7 @@ import { canonicalJson } from '../engine/canonical-json.js';
 import { declaredCounters, type CompiledPolicy } from '../engine/compile.js';
 import { rateLimitDenial } from '../engine/messages.js';
 import { compileArgPath, MISSING, resolveArgPath, type ArgPath } from '../engine/paths.js';
-import type { Decision, Denial, RuleTrace, ToolCall, ToolSchemaInfo } from '../engine/types.js';
+import type { Decision, Denial, Identity, RuleTrace, ToolCall, ToolSchemaInfo } from '../engine/types.js';
 import { classOwner, GLOBAL_OWNER, type Rule, type ToolClass } from '../policy/model.js';
 import { storageKey } from '../state/keys.js';
 import { MemoryCounterStore } from '../state/memory.js';
@@ -39,7 +39,7 @@ export interface ReplayOptions {
 /** What became of a call: run, refused, or held for a human (and run if approved). */
 export type Verdict = 'allow' | 'deny' | 'hold';
 export type Change = 'newly_denied' | 'newly_allowed' | 'newly_held';
-export const UNDECIDABLE_REASONS = ['args_not_logged', 'args_redacted', 'schema_unknown', 'class_unknown'] as const;
+export const UNDECIDABLE_REASONS = ['args_not_logged', 'args_redacted', 'schema_unknown', 'class_unknown', 'identity_not_recorded'] as const;
 export type UndecidableReason = (typeof UNDECIDABLE_REASONS)[number];
 
 interface Seen {
@@ -209,12 +209,14 @@ async function decideAgain(
   const known = knownArgs(record);
   const call: ToolCall = { name: record.tool, args: known.kind === 'none' ? {} : known.args };
   const facts = tools?.get(record.tool);
-  let needs = policy.requirements(call);
+  // The trail keeps who called (the subject) but not their scopes or claims.
+  const identity: Identity | undefined = record.subject === undefined ? undefined : { sub: record.subject, scopes: [], claims: {} };
+  let needs = policy.requirements(call, undefined, identity);
   let toolClass: ToolClass | undefined;
   if (needs.needsClass) {
     toolClass = facts?.toolClass;
     if (toolClass === undefined) return { result: { verdict: 'undecidable', reason: 'class_unknown' } };
-    needs = policy.requirements(call, toolClass);
+    needs = policy.requirements(call, toolClass, identity);
   }
   let counters: Map<string, number> | undefined;
   if (needs.reads.length > 0) {
@@ -225,7 +227,7 @@ async function decideAgain(
     counters = new Map(needs.reads.map((ref, i) => [ref.id, values[i] ?? 0]));
   }
   const schema = needs.needsSchema ? facts?.schema : undefined;
-  const decision = policy.decide({ call, now: at, counters, schema, toolClass }, { trace: true });
+  const decision = policy.decide({ call, now: at, counters, schema, toolClass, identity }, { trace: true });
 
   const missing = firstUnknown(decision, known, reads, schema);
   if (missing !== undefined) return { result: { verdict: 'undecidable', ...missing } };
@@ -263,6 +265,7 @@ function firstUnknown(
       const read = c.counter !== undefined ? reads.get(bucketKey(c.path)) : undefined;
       if (read?.some((r) => (r.keyAll && known.kind !== 'exact') || r.paths.some(unknown))) return { reason: argsReason, rule: rt.rule };
       if ((c.path === 'args' || c.path.startsWith('args.')) && unknown(compileArgPath(c.path))) return { reason: argsReason, rule: rt.rule };
+      if (c.path.startsWith('identity.') && c.path !== 'identity.sub') return { reason: 'identity_not_recorded', rule: rt.rule };
     }
     if (rt.outcome === 'denied' && decision.denial?.kind === 'schema_unavailable') return { reason: 'schema_unknown', rule: rt.rule };
     if (!reachedBody(rt)) continue;

@@ -91,6 +91,7 @@ const REASONS: Record<UndecidableReason, string> = {
   args_redacted: 'arguments redacted in the trail',
   schema_unknown: "the tool's inputSchema not given",
   class_unknown: "the tool's class not known",
+  identity_not_recorded: "the caller's scopes or claims (the trail keeps only the subject)",
 };
 
 const WAS: Record<Verdict, string> = { allow: 'allowed', deny: 'denied', hold: 'held' };

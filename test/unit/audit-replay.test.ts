@@ -48,6 +48,52 @@ async function replayed(yaml: string, events: [number, ProxyEvent][], tools?: Ma
 
 const change = (r: ReplayReport, kind: string) => r.changes.filter((c) => c.change === kind);
 
+describe('replay: who called', () => {
+  it('keeps a scope: identity limit per recorded subject, across sessions, and refuses calls without one', async () => {
+    const r = await replayed(
+      `
+tools:
+  get:
+    rules:
+      - action: allow
+        rate_limit: { max: 2, window: 60, scope: identity }
+`,
+      [
+        [T, toolCall('get', { subject: 'alice', session: 'a1' })],
+        [T + 1 * SECOND, toolCall('get', { subject: 'alice', session: 'a2' })],
+        [T + 2 * SECOND, toolCall('get', { subject: 'alice', session: 'a3' })],
+        [T + 3 * SECOND, toolCall('get', { subject: 'bob', session: 'b1' })],
+        [T + 4 * SECOND, toolCall('get', { session: 'anonymous' })],
+      ],
+    );
+    const denied = change(r, 'newly_denied');
+    assert.deepEqual(denied.map((d) => [d.kind, d.session, d.first]).sort(), [
+      ['identity_required', 'anonymous', iso(T + 4 * SECOND)],
+      ['rate_limit', 'a3', iso(T + 2 * SECOND)],
+    ]);
+    assert.equal(r.totals.unchanged, 3);
+  });
+
+  it('reports a rule that reads claims or scopes as undecidable: the trail keeps only the subject', async () => {
+    const r = await replayed(
+      `
+tools:
+  pay:
+    rules:
+      - name: finance only
+        action: allow
+        conditions:
+          - path: identity.claims.groups
+            op: contains
+            value: finance
+`,
+      [[T, toolCall('pay', { subject: 'alice' })]],
+    );
+    assert.equal(r.totals.undecidable, 1);
+    assert.equal(r.undecidableBy.identity_not_recorded, 1);
+  });
+});
+
 describe('replay: counters, simulated at each call\'s own time', () => {
   const LIMIT = `
 tools:
