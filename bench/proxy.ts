@@ -121,7 +121,7 @@ async function stdioMode(command: string[]): Promise<Started> {
   return { driver, pid: driver.child.pid, stop: () => driver.close() };
 }
 
-function intercept(policy: string, state: string[]): Promise<Started> {
+function interceptMode(policy: string, state: string[]): Promise<Started> {
   return stdioMode([NODE, ...NODE_PROFILE, INTERCEPT, '-c', policy, '--no-watch', ...state, '--', ...SERVER]);
 }
 
@@ -162,11 +162,16 @@ function supergateway(port: number, stateful: boolean): string[] {
 }
 
 async function modes(tmp: string, redis: RedisHandle | undefined, relay: string, httpFloor: string): Promise<Mode[]> {
+  // Every Intercept mode keeps its audit trail, as a proxy does by default, in the run's own
+  // directory; `no-trail` shows what the trail costs.
+  const trail = ['--events-dir', join(tmp, 'events')];
+  const intercept = (policy: string, state: string[]) => interceptMode(policy, [...state, ...trail]);
   return [
     { name: 'direct', what: 'client → echo server (stdio)', start: () => stdioMode(SERVER) },
     { name: 'relay', what: 'byte relay, no parsing (stdio)', start: () => stdioMode([NODE, relay, ...SERVER]) },
     { name: 'empty', what: 'Intercept, empty policy, memory: (stdio)', start: () => intercept(EMPTY, ['--state-dsn', 'memory:']) },
     { name: 'memory', what: 'Intercept, realistic policy, memory: (stdio)', start: () => intercept(REALISTIC, ['--state-dsn', 'memory:']) },
+    { name: 'no-trail', what: 'the same, --no-events (no audit trail)', start: () => interceptMode(REALISTIC, ['--state-dsn', 'memory:', '--no-events']) },
     {
       name: 'sqlite',
       what: 'Intercept, realistic policy, SQLite (stdio)',
@@ -196,7 +201,7 @@ async function modes(tmp: string, redis: RedisHandle | undefined, relay: string,
       start: async () => {
         const port = await freePort();
         return httpMode(
-          [NODE, ...NODE_PROFILE, INTERCEPT, '-c', REALISTIC, '--no-watch', '--state-dsn', 'memory:', '--transport', 'http', '--port', String(port), '--', ...SERVER],
+          [NODE, ...NODE_PROFILE, INTERCEPT, '-c', REALISTIC, '--no-watch', '--state-dsn', 'memory:', ...trail, '--transport', 'http', '--port', String(port), '--', ...SERVER],
           `http://127.0.0.1:${port}/mcp`,
         );
       },

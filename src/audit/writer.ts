@@ -1,9 +1,9 @@
 // The audit trail's writer: one process appends its events, chained (chain.ts), to its own file
 // per UTC day, `<YYYY-MM-DD>.<instance>.jsonl`, so several proxies sharing a directory never
-// interleave writes. Writing never holds up a call: lines go to an append stream. A failed
-// write (full disk, unwritable directory) is reported once, counted, and the events meanwhile
-// are counted as lost; the writer tries again now and then, and the first record it writes
-// after a loss says how many were lost, so `audit verify` can name the gap.
+// interleave writes. Writing never holds up a call: lines are sealed at once and handed to an append
+// stream together every FLUSH_MS. A failed write (full disk, unwritable directory) is reported once,
+// counted, and the events meanwhile are counted as lost; the writer tries again now and then, and
+// the first record it writes after a loss says how many were lost, so `audit verify` can name the gap.
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { homedir, hostname } from 'node:os';
@@ -18,6 +18,10 @@ export const DEFAULT_EVENTS_DIR = join(homedir(), '.intercept', 'events');
 export const DEFAULT_RETENTION_DAYS = 30;
 /** How long after a failed write the writer tries again. */
 const RETRY_MS = 30_000;
+/** Records are written at most this long after they are sealed (a SIGKILL loses at most as much). */
+const FLUSH_MS = 20;
+/** ... or as soon as this much text waits. */
+const FLUSH_BYTES = 64 * 1024;
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 /** `2026-12-04.myhost-4242-k3f9.jsonl` → date and instance. */
@@ -69,6 +73,10 @@ export class EventLog implements EventSink {
   private lostSinceWrite = 0;
   /** An outage has been reported and writing has not succeeded since. */
   private reported = false;
+  /** Lines sealed but not yet handed to the stream: written together every FLUSH_MS, so a
+   * call costs no write of its own (one write per call took ~80 µs of each call's latency). */
+  private batch: { text: string; records: number; last?: { hash: string; seq: number; file: string } } = { text: '', records: 0 };
+  private flushTimer?: NodeJS.Timeout;
   private pruneTimer?: NodeJS.Timeout;
   private closing?: Promise<void>;
   readonly health: EventLogHealth = { written: 0, writeErrors: 0, lost: 0 };
@@ -112,6 +120,7 @@ export class EventLog implements EventSink {
         return;
       }
       this.failedAt = undefined;
+      this.flush();
       this.closeStream();
       this.prev = this.confirmed?.hash ?? GENESIS;
       this.seq = this.confirmed?.seq ?? 0;
@@ -119,7 +128,10 @@ export class EventLog implements EventSink {
     }
     const ts = new Date(now).toISOString();
     const date = ts.slice(0, 10);
-    if (this.file?.date !== date || this.stream === undefined) this.openFile(date);
+    if (this.file?.date !== date || this.stream === undefined) {
+      this.flush();
+      this.openFile(date);
+    }
     this.seq++;
     const body: Record<string, unknown> = { ts, instance: this.instance, seq: this.seq, ...event, prev: this.prev };
     if (this.previousFile !== undefined && this.previousFile !== this.file!.name) body.prevFile = this.previousFile;
@@ -128,17 +140,31 @@ export class EventLog implements EventSink {
     this.prev = hash;
     this.previousFile = this.file!.name;
     this.lostSinceWrite = 0;
-    const stream = this.stream!;
-    const written = { hash, seq: this.seq, file: this.file!.name };
-    stream.write(`${line}\n`, (err) => {
+    this.batch.text += `${line}\n`;
+    this.batch.records++;
+    this.batch.last = { hash, seq: this.seq, file: this.file!.name };
+    if (this.batch.text.length >= FLUSH_BYTES) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), FLUSH_MS).unref();
+  }
+
+  /** Hands the batch to the stream; its records count as written once the write succeeds. */
+  private flush(): void {
+    clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    const batch = this.batch;
+    if (batch.records === 0) return;
+    this.batch = { text: '', records: 0 };
+    const stream = this.stream;
+    if (stream === undefined) return this.lose(batch.records);
+    stream.write(batch.text, (err) => {
       // The error itself is reported by the stream's error event.
-      if (err) return this.lose();
-      this.health.written++;
-      this.confirmed = written;
+      if (err) return this.lose(batch.records);
+      this.health.written += batch.records;
+      this.confirmed = batch.last;
       if (this.reported) {
         this.reported = false;
         this.health.failing = undefined;
-        this.log.info('the audit trail is written again', { file: join(this.dir, written.file), lost: this.health.lost });
+        this.log.info('the audit trail is written again', { file: join(this.dir, batch.last!.file), lost: this.health.lost });
       }
     });
   }
@@ -171,9 +197,9 @@ export class EventLog implements EventSink {
     }
   }
 
-  private lose(): void {
-    this.health.lost++;
-    this.lostSinceWrite++;
+  private lose(records = 1): void {
+    this.health.lost += records;
+    this.lostSinceWrite += records;
   }
 
   /** Deletes this directory's trail files (any instance's) older than the retention. */
@@ -193,6 +219,7 @@ export class EventLog implements EventSink {
 
   /** Writes what is buffered and closes the file. */
   close(): Promise<void> {
+    if (!this.closing) this.flush();
     this.closing ??= new Promise<void>((resolve) => {
       clearInterval(this.pruneTimer);
       const stream = this.stream;
