@@ -17,7 +17,9 @@ const SUMMARY = /^(# |ℹ )tests \d+$/;
 const figuresFile = join(tmpdir(), `intercept-figures-${process.pid}.jsonl`);
 rmSync(figuresFile, { force: true });
 const reporter = process.stdout.isTTY ? ['--test-reporter=spec'] : [];
-const child = spawn(process.execPath, ['--import', 'tsx', '--test', ...reporter, ...process.argv.slice(2)], {
+// Each test process gets a blocking stdout, so that no result is lost at its forced exit.
+const BLOCKING_STDOUT = new URL('./blocking-stdout.ts', import.meta.url).pathname;
+const child = spawn(process.execPath, ['--import', 'tsx', '--import', BLOCKING_STDOUT, '--test', ...reporter, ...process.argv.slice(2)], {
   stdio: ['inherit', 'pipe', 'inherit'],
   env: { ...process.env, INTERCEPT_FIGURES: figuresFile },
 });
