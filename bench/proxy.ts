@@ -207,6 +207,17 @@ async function modes(tmp: string, redis: RedisHandle | undefined, relay: string,
       },
     },
     {
+      name: 'http-no-trail',
+      what: 'the same, --no-events (no audit trail)',
+      start: async () => {
+        const port = await freePort();
+        return httpMode(
+          [NODE, ...NODE_PROFILE, INTERCEPT, '-c', REALISTIC, '--no-watch', '--state-dsn', 'memory:', '--no-events', '--transport', 'http', '--port', String(port), '--', ...SERVER],
+          `http://127.0.0.1:${port}/mcp`,
+        );
+      },
+    },
+    {
       name: 'mcp-proxy',
       what: 'mcp-proxy (npm) --server stream, no policy',
       start: async () => {
