@@ -2,14 +2,14 @@
 // change whenever the tool, the arguments, the rule's version or (for session scope) the
 // session does, and no two different tuples may give the same text before hashing.
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../engine/canonical-json.js';
+import { canonicalDigest } from '../engine/canonical-json.js';
 import type { Scope } from '../policy/model.js';
 
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 /** sha256 hex of the arguments' canonical JSON: key order and whitespace do not matter. */
 export function argumentsHash(args: Record<string, unknown>): string {
-  return sha256(canonicalJson(args));
+  return canonicalDigest(args);
 }
 
 export interface BindingParts {

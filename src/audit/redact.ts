@@ -2,8 +2,7 @@
 // only their hash). The policy's `audit.args` lists apply first: drop, then keep (stored as
 // sent), then hash; everything they do not name goes through heuristics that redact what names
 // or looks like a credential, a key or a payment card number.
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../engine/canonical-json.js';
+import { canonicalDigest } from '../engine/canonical-json.js';
 import type { CompiledPolicy } from '../engine/compile.js';
 import type { AuditArgRules, ToolClass } from '../policy/model.js';
 
@@ -64,7 +63,7 @@ function freeze(rules: AuditArgRules): AuditArgRules {
 
 /** `sha256:<hex>` of the value's canonical JSON (engine/canonical-json.ts). */
 export function hashValue(value: unknown): string {
-  return `sha256:${createHash('sha256').update(canonicalJson(value)).digest('hex')}`;
+  return `sha256:${canonicalDigest(value)}`;
 }
 
 type ListName = 'drop' | 'keep' | 'hash';

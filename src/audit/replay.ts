@@ -8,8 +8,7 @@
 // denied is charged when the new one admits it, as if the tool had run. A forwarded call whose
 // server answered with a JSON-RPC error (or input_required) did not run, so its charge is
 // given back when its answer came, as the proxy does.
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../engine/canonical-json.js';
+import { canonicalDigest } from '../engine/canonical-json.js';
 import { declaredCounters, type CompiledPolicy } from '../engine/compile.js';
 import { rateLimitDenial } from '../engine/messages.js';
 import { compileArgPath, MISSING, resolveArgPath, type ArgPath } from '../engine/paths.js';
@@ -315,8 +314,8 @@ function holdsStandIn(value: unknown): boolean {
 function knownArgs(record: ToolCallEvent): Known {
   const args = record.args;
   if (typeof args !== 'object' || args === null || Array.isArray(args)) return { kind: 'none' };
-  const hash = createHash('sha256').update(canonicalJson(args)).digest('hex');
-  return { kind: hash === record.argsHash ? 'exact' : 'redacted', args: args as Record<string, unknown> };
+  // Complete and as sent when they hash as the proxy hashed them.
+  return { kind: canonicalDigest(args) === record.argsHash ? 'exact' : 'redacted', args: args as Record<string, unknown> };
 }
 
 const readsKey = (key: string, rule: string) => `${key}\u0000${rule}`;

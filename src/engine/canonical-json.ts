@@ -3,6 +3,8 @@
 // bucket ids, and lock files hash tool definitions with it (stored digests depend on it: its
 // output for JSON data must never change).
 
+import { createHash } from 'node:crypto';
+
 /** A token of structure in the work stack of `canonicalJson`, told apart from data values. */
 class Token {
   constructor(readonly text: string) {}
@@ -57,4 +59,10 @@ export function canonicalJson(value: unknown): string {
 
 function isWritable(value: unknown): boolean {
   return value !== undefined && typeof value !== 'function' && typeof value !== 'symbol';
+}
+
+/** SHA-256, in hex, of the value's canonical JSON: what a call's arguments are recorded and bound
+ * by (the trail's `argsHash`, an approval's binding, `--log-args`'s hashed values). */
+export function canonicalDigest(value: unknown): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex');
 }
