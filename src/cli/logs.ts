@@ -7,7 +7,7 @@ import { EVENT_TYPES } from '../audit/event.js';
 import { followTrail, readTrail, storedLine } from '../audit/reader.js';
 import { DEFAULT_EVENTS_DIR } from '../audit/writer.js';
 import { compileGlob, globMatches } from '../engine/glob.js';
-import { parseDuration } from '../policy/durations.js';
+import { sinceSeconds } from './since.js';
 
 export interface LogsFlags {
   eventsDir?: string;
@@ -25,8 +25,8 @@ const FLUSH_BYTES = 64 * 1024;
 
 export async function runLogs(flags: LogsFlags, signal?: AbortSignal): Promise<number> {
   const sinceText = flags.since ?? DEFAULT_SINCE;
-  const seconds = parseDuration(sinceText);
-  if (seconds === undefined) return usage(`--since must be a duration such as 30m, 1h or 7d, got ${JSON.stringify(sinceText)}`);
+  const seconds = sinceSeconds(sinceText);
+  if (typeof seconds === 'string') return usage(seconds);
   if (flags.type !== undefined && !(EVENT_TYPES as readonly string[]).includes(flags.type)) {
     return usage(`--type must be one of ${EVENT_TYPES.join(', ')}, got ${JSON.stringify(flags.type)}`);
   }

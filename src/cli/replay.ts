@@ -5,7 +5,7 @@ import { readTrail } from '../audit/reader.js';
 import { replay, type ReplayReport, type UndecidableReason, type Verdict } from '../audit/replay.js';
 import { DEFAULT_EVENTS_DIR } from '../audit/writer.js';
 import { compile, type CompiledPolicy } from '../engine/compile.js';
-import { parseDuration } from '../policy/durations.js';
+import { sinceSeconds } from './since.js';
 import { formatIssue } from '../policy/format.js';
 import { loadPolicyFile } from '../policy/load.js';
 import { readInputSchemas } from './input-schemas.js';
@@ -28,8 +28,8 @@ const TEXT_ROWS = 50;
 
 export async function runReplay(flags: ReplayFlags): Promise<number> {
   const sinceText = flags.since ?? DEFAULT_SINCE;
-  const seconds = parseDuration(sinceText);
-  if (seconds === undefined) return usage(`--since must be a duration such as 30m, 1h or 7d, got ${JSON.stringify(sinceText)}`);
+  const seconds = sinceSeconds(sinceText);
+  if (typeof seconds === 'string') return usage(seconds);
   if (flags.events !== undefined && flags.eventsDir !== undefined && flags.events !== flags.eventsDir) {
     return usage('--events and --events-dir name the same directory: give one');
   }

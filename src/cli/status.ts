@@ -10,7 +10,7 @@ import type { CounterUsage } from '../audit/usage.js';
 import { DEFAULT_EVENTS_DIR } from '../audit/writer.js';
 import { loadCountersPolicy, proxyState, readUsage } from '../dashboard/proxy-stores.js';
 import { createLogger } from '../log.js';
-import { parseDuration } from '../policy/durations.js';
+import { sinceSeconds } from './since.js';
 import { checkStateDsn, openCounterStore } from '../state/open.js';
 import type { CounterStore } from '../state/store.js';
 import { localTime, shortInstance } from './logs.js';
@@ -62,8 +62,8 @@ const MESSAGE_CHARS = 72;
 
 export async function runStatus(flags: StatusFlags): Promise<number> {
   const sinceText = flags.since ?? DEFAULT_SINCE;
-  const seconds = parseDuration(sinceText);
-  if (seconds === undefined) return usage(`--since must be a duration such as 30m, 1h or 7d, got ${JSON.stringify(sinceText)}`);
+  const seconds = sinceSeconds(sinceText);
+  if (typeof seconds === 'string') return usage(seconds);
   const dsnProblem = flags.stateDsn === undefined ? undefined : checkStateDsn(flags.stateDsn);
   if (dsnProblem) return usage(dsnProblem);
 
